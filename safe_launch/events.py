@@ -1,0 +1,114 @@
+"""One emitter through which every event of a launch passes.
+
+Each phase reports what it decided as an :class:`Event`; the emitter numbers
+it, stamps it (UTC, ``Z``), masks it once and hands the same record to every
+sink (console, audit file, journal, CADF notifier).  A sink that fails after
+the launch never stops the service: the failure is counted and reported.
+"""
+
+import dataclasses
+import datetime
+import itertools
+import sys
+import threading
+import uuid
+
+# The vocabulary of events, in launch order.
+LAUNCH_STARTED = "launch.started"
+ARGV_CHECKED = "argv.checked"
+CONFIG_PARSED = "config.parsed"
+CONFIG_VALIDATED = "config.validated"
+WORKERS_BOUNDED = "workers.bounded"
+PATCHING_APPLIED = "patching.applied"
+SERVICE_CREATED = "service.created"
+SERVICE_READY = "service.ready"
+WORKER_STARTED = "worker.started"
+WORKER_DIED = "worker.died"
+RELOAD_ACCEPTED = "reload.accepted"
+RELOAD_REFUSED = "reload.refused"
+STOP_REQUESTED = "stop.requested"
+SERVICE_STOPPED = "service.stopped"
+LAUNCH_FAILED = "launch.failed"
+
+
+def utc_now():
+    """RFC 3339 UTC timestamp with microseconds and a ``Z``."""
+    now = datetime.datetime.now(datetime.timezone.utc)
+    return now.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+@dataclasses.dataclass(frozen=True)
+class Event:
+    launch_id: str
+    seq: int
+    ts: str
+    event: str
+    outcome: str          # CADF outcome: success, failure, pending, unknown
+    summary: str          # one human line, already masked
+    data: dict            # structured detail, already masked
+
+    def as_dict(self):
+        return dataclasses.asdict(self)
+
+
+class ConsoleSink:
+    """One line per decision on stderr: ``<prog>: <summary>``."""
+
+    def __init__(self, prog, stream=None, quiet=False):
+        self.prog = prog
+        self.stream = stream or sys.stderr
+        self.quiet = quiet
+
+    def handle(self, event):
+        if self.quiet and event.outcome != "failure":
+            return
+        if event.summary:
+            self.stream.write("%s: %s\n" % (self.prog, event.summary))
+            self.stream.flush()
+
+
+class Emitter:
+    """Numbers, masks and fans out events to sinks.
+
+    ``mask`` is applied to ``summary`` and ``data`` before any sink sees them,
+    so no sink can leak what the masker knows to be secret.
+    """
+
+    def __init__(self, sinks=(), mask=None, launch_id=None):
+        self.launch_id = launch_id or str(uuid.uuid4())
+        self.sinks = list(sinks)
+        self.mask = mask or (lambda value: value)
+        self.sink_failures = {}
+        self._seq = itertools.count(1)
+        self._lock = threading.Lock()
+
+    def add_sink(self, sink):
+        self.sinks.append(sink)
+
+    def emit(self, event, summary="", outcome="success", **data):
+        with self._lock:
+            record = Event(launch_id=self.launch_id, seq=next(self._seq),
+                           ts=utc_now(), event=event, outcome=outcome,
+                           summary=self.mask(summary), data=self.mask(data))
+            for sink in self.sinks:
+                try:
+                    sink.handle(record)
+                except Exception as exc:  # a sink never breaks the launch
+                    self._sink_failed(sink, exc)
+        return record
+
+    def _sink_failed(self, sink, exc):
+        name = type(sink).__name__
+        self.sink_failures[name] = self.sink_failures.get(name, 0) + 1
+        if self.sink_failures[name] == 1:
+            sys.stderr.write("safe_launch: event sink %s failed: %s\n"
+                             % (name, self.mask(str(exc))))
+
+    def close(self):
+        for sink in self.sinks:
+            close = getattr(sink, "close", None)
+            if close is not None:
+                try:
+                    close()
+                except Exception as exc:
+                    self._sink_failed(sink, exc)

@@ -1,0 +1,138 @@
+"""The ``[safe_launch]`` option group: every policy knob, in one place.
+
+Read from the same configuration files as the service.  Exposed to
+oslo-config-generator through the ``safe_launch`` namespace
+(``oslo.config.opts`` entry point -> :func:`list_opts`).
+"""
+
+from oslo_config import cfg
+
+GROUP = "safe_launch"
+
+launch_opts = [
+    cfg.BoolOpt(
+        "enforce", default=True,
+        help="Refuse to launch when a hardening rule is violated. Set to "
+             "false to only report violations (stderr, audit trail) while "
+             "rolling safe_launch out gradually; usage errors (exit 64) are "
+             "always fatal."),
+    cfg.IntOpt(
+        "crash_loop_max_failures", default=3, min=1,
+        help="Stop the service and exit 75 when workers die this many times "
+             "in a row before becoming ready. Stock launchers re-fork a "
+             "failing worker forever, so neither systemd nor alerting ever "
+             "sees the failure."),
+    cfg.IntOpt(
+        "crash_loop_window", default=120, min=1,
+        help="Seconds within which crash_loop_max_failures consecutive "
+             "failures count as a crash loop. A worker that becomes ready "
+             "resets the count."),
+]
+
+input_opts = [
+    cfg.ListOpt(
+        "denied_cli_options", default=["shell_completion"],
+        help="Command-line options refused outright (dest names, e.g. "
+             "log_config_append). shell_completion is denied because its "
+             "template is missing from nova's wheel."),
+    cfg.StrOpt(
+        "file_policy", default="default", choices=[
+            ("default", "regular files owned by root or the service user, "
+                        "not writable by group or others"),
+            ("strict", "OpenStack security guide: owned by root, group of "
+                       "the service, mode 0640 or tighter"),
+            ("off", "no ownership or mode checks (type checks remain)")],
+        help="Rule for files the service loads code or secrets from: config "
+             "files, the logging config (fileConfig evaluates Python from "
+             "it) and the policy file. Whoever can write them runs code as "
+             "the service."),
+    cfg.StrOpt(
+        "service_user", default=None,
+        help="User the service runs as, trusted to own its files besides "
+             "root. Defaults to the effective user of the launcher."),
+    cfg.StrOpt(
+        "unknown_keys", default="error", choices=["error", "warn", "ignore"],
+        help="What to do with a key in a known section that no registered "
+             "option matches. oslo.config ignores such typos silently: a "
+             "misspelled TLS key in [oslo_messaging_rabbit] leaves TLS off."),
+    cfg.StrOpt(
+        "unknown_sections", default="warn", choices=["error", "warn", "ignore"],
+        help="What to do with a whole section no option group matches."),
+    cfg.BoolOpt(
+        "allow_config_source", default=False,
+        help="Allow [DEFAULT] config_source, which makes oslo.config fetch "
+             "configuration from a URL at parse time."),
+]
+
+worker_opts = [
+    cfg.StrOpt(
+        "worker_bound", default="clamp", choices=[
+            ("clamp", "lower the worker count to what the resources allow"),
+            ("refuse", "exit 78 when the configured count exceeds the bound"),
+            ("off", "use the configured count as is")],
+        help="How the worker count is bounded by the CPUs, memory and "
+             "process slots this service may really use (affinity, cgroup "
+             "quotas and limits). Stock nova forks one worker per host CPU "
+             "and has no upper bound."),
+    cfg.IntOpt(
+        "worker_memory_mb", default=192, min=1,
+        help="Memory one worker is expected to need (MiB), used to bound the "
+             "worker count by the memory headroom. An idle nova-scheduler "
+             "worker measures about 110 MB RSS / 47 MB PSS; more under load."),
+    cfg.IntOpt(
+        "worker_threads", default=32, min=1,
+        help="Threads one worker is expected to run, used to bound the "
+             "worker count by pids.max (which counts threads)."),
+    cfg.StrOpt(
+        "cpu_rounding", default="ceil", choices=["ceil", "floor", "nearest"],
+        help="How a fractional CPU limit (e.g. a 2.5 CPU quota) becomes a "
+             "worker count."),
+]
+
+patching_opts = [
+    cfg.ListOpt(
+        "monkey_patch_allowlist",
+        default=["os", "select", "socket", "thread", "time"],
+        help="eventlet.monkey_patch() targets patched in eventlet mode, by "
+             "the keyword names eventlet accepts. Everything else is "
+             "explicitly left unpatched, and the result is verified. Ignored "
+             "(nothing may be patched) in threading mode."),
+    cfg.BoolOpt(
+        "strict_patching", default=False,
+        help="Refuse to launch when modules with known monkey-patching "
+             "problems (urllib3, oslo_context.context) were imported before "
+             "patching, instead of warning."),
+]
+
+audit_opts = [
+    cfg.StrOpt(
+        "audit_log", default="/var/log/nova/safe-launch-audit.jsonl",
+        help="Hash-chained JSON-lines audit trail of every launch."),
+    cfg.BoolOpt(
+        "audit_required", default=True,
+        help="Refuse to launch (exit 73) when the audit log cannot be opened."),
+    cfg.StrOpt(
+        "audit_key_file", default=None,
+        help="File holding a key readable only by the service; when set, "
+             "each audit record also carries an HMAC, so a rewritten tail is "
+             "detected."),
+    cfg.BoolOpt(
+        "audit_notifications", default=True,
+        help="Publish CADF audit events (audit.safe_launch.<event>) through "
+             "oslo.messaging's notifier on the service's own transport."),
+    cfg.BoolOpt(
+        "audit_journal", default=True,
+        help="Also send audit records to the system journal (or syslog) "
+             "when present."),
+]
+
+ALL_OPTS = (launch_opts + input_opts + worker_opts + patching_opts
+            + audit_opts)
+
+
+def register_opts(conf):
+    conf.register_opts(ALL_OPTS, group=GROUP)
+
+
+def list_opts():
+    return [(GROUP, ALL_OPTS)]
