@@ -56,3 +56,42 @@ def table_markdown():
     rows += ["| %d | %s | %s |" % (c.value, "EX_" + c.name if c else "OK", why)
              for c, why in EXIT_TABLE]
     return "\n".join(rows)
+
+
+# Exception classes (by module prefix or qualified name) and what they mean
+# for the operator.  Names, not imports: the launcher must not import the
+# libraries that raise them before the concurrency backend is chosen.
+_CLASSIFY = (
+    ("oslo_config.", ExitCode.CONFIG),
+    ("keystoneauth1.exceptions.auth_plugins.", ExitCode.CONFIG),
+    ("oslo_service.backend.exceptions.", ExitCode.CONFIG),
+    ("sqlalchemy.exc.OperationalError", ExitCode.TEMPFAIL),
+    ("oslo_db.exception.DBConnectionError", ExitCode.TEMPFAIL),
+    ("oslo_db.exception.", ExitCode.TEMPFAIL),
+    ("oslo_messaging.", ExitCode.TEMPFAIL),
+    ("kombu.exceptions.", ExitCode.TEMPFAIL),
+    ("amqp.exceptions.", ExitCode.TEMPFAIL),
+    ("builtins.ConnectionError", ExitCode.TEMPFAIL),
+    ("builtins.TimeoutError", ExitCode.TEMPFAIL),
+    ("builtins.ImportError", ExitCode.UNAVAILABLE),
+    ("builtins.OSError", ExitCode.OSERR),
+)
+
+
+def classify(exc):
+    """The exit code an unexpected exception ends in (70 when unknown)."""
+    if isinstance(exc, LaunchError):
+        return exc.code
+    for cls in type(exc).__mro__:
+        name = "%s.%s" % (cls.__module__, cls.__qualname__)
+        for prefix, code in _CLASSIFY:
+            if name == prefix or (prefix.endswith(".") and name.startswith(prefix)):
+                return code
+    return ExitCode.SOFTWARE
+
+
+def describe(exc, limit=300):
+    """One line: ``ExcType: first line of the message`` (not yet masked)."""
+    text = str(exc).strip().splitlines()
+    line = "%s: %s" % (type(exc).__name__, text[0]) if text else type(exc).__name__
+    return line if len(line) <= limit else line[:limit - 3] + "..."

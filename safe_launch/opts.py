@@ -92,11 +92,18 @@ worker_opts = [
 patching_opts = [
     cfg.ListOpt(
         "monkey_patch_allowlist",
-        default=["os", "select", "socket", "thread", "time"],
+        default=["os", "select", "socket", "subprocess", "thread", "time"],
         help="eventlet.monkey_patch() targets patched in eventlet mode, by "
-             "the keyword names eventlet accepts. Everything else is "
-             "explicitly left unpatched, and the result is verified. Ignored "
-             "(nothing may be patched) in threading mode."),
+             "the keyword names eventlet accepts (os, select, socket, thread, "
+             "time, psycopg, MySQLdb, builtins, subprocess). Everything else "
+             "is explicitly left unpatched, and the result is verified. The "
+             "default is what stock nova patches: socket, select and time so "
+             "RPC, database and HTTP I/O yield to other greenthreads; thread, "
+             "which oslo.service's eventlet backend requires; os and "
+             "subprocess so processutils commands do not block the hub. "
+             "psycopg is left out: it is patched only when psycopg2 is "
+             "installed. Ignored in threading mode, where nothing may be "
+             "patched."),
     cfg.BoolOpt(
         "strict_patching", default=False,
         help="Refuse to launch when modules with known monkey-patching "

@@ -1,0 +1,222 @@
+"""The launch pipeline.
+
+guard argv -> parse -> validate -> bound workers -> patching -> create ->
+serve -> wait.  Each phase lives in the module of the same name and returns
+a decision record; this module runs them in order, sends each decision
+through the one emitter, and turns every failure into one line on stderr,
+one ``launch.failed`` event and one exit code from :mod:`safe_launch.errors`.
+The launcher is the service's main process: no wrapper, no subprocess.
+"""
+
+import os
+import socket
+import sys
+import traceback
+
+from safe_launch import events
+from safe_launch.errors import ExitCode, LaunchError, classify, describe
+from safe_launch import signals
+
+
+class Launch:
+    """One launch of one service; ``until`` stops early (``safe-launch check``)."""
+
+    PHASES = ("guard", "parse", "validate", "workers", "patching", "create",
+              "serve", "wait")
+
+    def __init__(self, spec, argv, until=None, sinks=None):
+        from safe_launch import masking
+        self.spec = spec
+        self.argv = list(argv)
+        self.until = until
+        self.masker = masking.Masker()
+        self.console = events.ConsoleSink(spec.prog)
+        self.emitter = events.Emitter([self.console] if sinks is None else sinks,
+                                      mask=self.masker.mask)
+        self.phase = "guard"
+        self.debug = any(a in ("--debug", "-d") for a in self.argv)
+        self.decisions = {}
+        self.conf = None
+        self.stop_signal = None
+        self.monitor = None
+
+    # -- running -------------------------------------------------------------
+
+    def run(self):
+        try:
+            signals.install_early()
+            for phase in self.PHASES:
+                self.phase = phase
+                getattr(self, "phase_" + phase)()
+                if phase == self.until:
+                    break
+            return self.result()
+        except LaunchError as exc:
+            return self.failed(exc)
+        except signals.StopRequested as exc:
+            self.emitter.emit(events.STOP_REQUESTED, summary="stop requested (%s) during %s"
+                              % (exc, self.phase), signal=str(exc), phase=self.phase)
+            return ExitCode.OK
+        except SystemExit as exc:       # --help / --version
+            return exc.code or ExitCode.OK
+        except BaseException as exc:
+            return self.failed(LaunchError(classify(exc), describe(exc)), exc)
+        finally:
+            self.emitter.close()
+
+    def failed(self, error, exc=None):
+        error.phase = error.phase or self.phase
+        if self.monitor is not None:
+            self.monitor.outcome.stopping = True
+        for problem in error.problems:
+            self.emitter.emit(events.LAUNCH_FAILED, outcome="failure",
+                              summary="%s: %s" % (error.phase, problem), phase=error.phase,
+                              exit_code=int(error.code), error=problem,
+                              error_class=type(exc or error).__name__)
+        if exc is not None and self._debug():
+            traceback.print_exception(exc, file=sys.stderr)
+        return error.code
+
+    def _debug(self):
+        try:
+            return bool(self.conf.debug) if self.conf is not None else self.debug
+        except Exception:
+            return self.debug
+
+    def decide(self, phase, event, decision, **data):
+        self.decisions[phase] = decision
+        self.emitter.emit(event, summary=decision.summary(), **data)
+        return decision
+
+    def result(self):
+        return ExitCode.OK
+
+    # -- phases ----------------------------------------------------------------
+
+    def phase_guard(self):
+        from safe_launch import argv
+        from safe_launch import parse
+        self.emitter.emit(events.LAUNCH_STARTED, outcome="pending",
+                          summary="launching %s (pid %d)" % (self.spec.binary, os.getpid()),
+                          **identity(self.spec, self.argv))
+        self.conf = parse.load_options(self.spec)
+        decision = argv.guard(self.argv, argv.cli_opts_of(self.conf),
+                              denied=self.conf.safe_launch.denied_cli_options)
+        if not decision.ok:
+            raise LaunchError(ExitCode.USAGE, decision.problems[0], decision.problems)
+        self.decide("guard", events.ARGV_CHECKED, decision)
+
+    def phase_parse(self):
+        from safe_launch import parse
+        self.decide("parse", events.CONFIG_PARSED, parse.parse(self.spec, self.conf, self.argv))
+
+    def phase_validate(self):
+        pass
+
+    def phase_workers(self):
+        from safe_launch import resources
+        from safe_launch import workers
+        group = self.conf[self.spec.workers_group] if self.spec.workers_group else self.conf
+        requested = group[self.spec.workers_name]
+        policy = self.conf.safe_launch
+        decision = workers.bound_workers(
+            requested, resources.probe(), policy=policy.worker_bound,
+            per_worker_memory=policy.worker_memory_mb * 2 ** 20,
+            threads_per_worker=policy.worker_threads, rounding=policy.cpu_rounding)
+        if decision.refused:
+            raise LaunchError(ExitCode.CONFIG, decision.summary())
+        self.conf.set_override(self.spec.workers_name, decision.effective,
+                               group=self.spec.workers_group)
+        self.decide("workers", events.WORKERS_BOUNDED, decision)
+
+    def phase_patching(self):
+        from safe_launch import patching
+        conf = self.conf
+        location = conf.get_location("concurrency_backend")
+        decision = patching.decide(os.environ, conf.concurrency_backend,
+                                   location.detail if location else "default",
+                                   self.spec.default_backend,
+                                   conf.safe_launch.monkey_patch_allowlist)
+        if self.until is None or self.until == "patching":
+            decision = patching.apply(decision, strict=conf.safe_launch.strict_patching)
+        self.decide("patching", events.PATCHING_APPLIED, decision)
+
+    def phase_create(self):
+        from safe_launch import patching
+        from safe_launch import service
+        self.server, decision = service.create(self.spec, self.conf)
+        patching.verify(self.decisions["patching"])
+        self.decide("create", events.SERVICE_CREATED, decision)
+
+    def phase_serve(self):
+        from safe_launch import crashloop
+        from safe_launch import service
+        from safe_launch import supervise
+        policy = crashloop.CrashLoopPolicy(self.conf.safe_launch.crash_loop_max_failures,
+                                           self.conf.safe_launch.crash_loop_window)
+        reports = supervise.WorkerReports()
+        self.monitor = supervise.Monitor(reports, policy, self.emitter, self._on_ready,
+                                         self._on_crash_loop)
+        self.launcher = service.serve(self.server, self.decisions["workers"].effective,
+                                      self.conf, reports)
+        signals.adopt(self.launcher, self._on_stop, self._on_reload)
+        self.monitor.start()
+
+    def phase_wait(self):
+        from safe_launch import service
+        status = service.wait(self.launcher)
+        outcome = self.monitor.outcome
+        if outcome.crash_cause is not None:
+            raise LaunchError(
+                ExitCode.TEMPFAIL,
+                "crash loop: %d workers failed to start in a row within %ds, last: %s"
+                % (len(outcome.failures), self.conf.safe_launch.crash_loop_window,
+                   outcome.crash_cause))
+        self.emitter.emit(events.SERVICE_STOPPED, summary="stopped (%s)" % (
+            "signal %s" % self.stop_signal if self.stop_signal else "status %s" % status),
+            status=status, signal=self.stop_signal)
+        if self.stop_signal is None and status:
+            raise LaunchError(ExitCode.SOFTWARE, "the service ended with status %s" % status)
+
+    # -- callbacks from the wait phase (monitor thread / signal dispatch) -------
+
+    def _on_ready(self, pid):
+        self.emitter.emit(events.SERVICE_READY,
+                          summary="ready: worker %d serves RPC topic %s" % (pid, self.spec.topic),
+                          worker_pid=pid)
+
+    def _on_crash_loop(self, cause):
+        self.monitor.outcome.stopping = True
+        os.kill(os.getpid(), signals.signal.SIGTERM)
+
+    def _on_stop(self, signo):
+        if self.monitor.outcome.crash_cause is not None:
+            return
+        self.monitor.outcome.stopping = True
+        self.stop_signal = signals.signal.Signals(signo).name
+        self.emitter.emit(events.STOP_REQUESTED, summary="stop requested (%s)" % self.stop_signal,
+                          signal=self.stop_signal)
+
+    def _on_reload(self):
+        return True
+
+
+def identity(spec, argv):
+    """Who launched what, where (for ``launch.started``; argv is masked later)."""
+    try:
+        with open("/proc/self/loginuid") as f:
+            loginuid = int(f.read())
+    except (OSError, ValueError):
+        loginuid = None
+    return {
+        "binary": spec.binary, "pid": os.getpid(), "ppid": os.getppid(),
+        "host": socket.gethostname(), "argv": list(argv),
+        "uid": os.getuid(), "euid": os.geteuid(), "gid": os.getgid(),
+        "loginuid": None if loginuid == 4294967295 else loginuid,
+        "invocation_id": os.environ.get("INVOCATION_ID"),
+    }
+
+
+def safe_main(spec, argv=None):
+    """Launch ``spec``'s service; return the exit code (see errors.ExitCode)."""
+    return int(Launch(spec, sys.argv[1:] if argv is None else argv).run())

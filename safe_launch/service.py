@@ -1,0 +1,116 @@
+"""Create and serve phases for nova services.
+
+Mirrors nova/cmd/scheduler.py's ``main()`` step by step (same calls, same
+order) without importing ``nova.cmd``, which patches and parses the
+importer's sys.argv at import time.  Import this module only after the
+patching phase: it loads oslo.service's backend and oslo.messaging.
+"""
+
+import dataclasses
+
+from oslo_log import log as logging
+from oslo_service import service as oslo_service
+
+from safe_launch.errors import describe
+
+LOG = logging.getLogger(__name__)
+
+
+@dataclasses.dataclass(frozen=True)
+class CreateDecision:
+    binary: str
+    topic: str
+    host: str
+    manager: str
+
+    def summary(self):
+        return "create: %s service on host %s (topic %s, %s)" % (
+            self.binary, self.host, self.topic, self.manager)
+
+
+def create(spec, conf):
+    """nova's parse_args() tail, logging, objects, GMR and Service.create()."""
+    from oslo_reports import guru_meditation_report as gmr
+    from oslo_reports import opts as gmr_opts
+
+    from nova import config
+    from nova.db.api import api as api_db_api
+    from nova.db.main import api as main_db_api
+    from nova import objects
+    from nova import rpc
+    from nova import service
+    from nova import version
+
+    # nova calls set_lib_defaults() before the parse; it only changes option
+    # defaults, which oslo.config reads lazily, so the effect is the same.
+    config.set_lib_defaults()
+    rpc.init(conf)
+    main_db_api.configure(conf)
+    api_db_api.configure(conf)
+    logging.setup(conf, spec.project)
+    objects.register_all()
+    gmr_opts.set_defaults(conf)
+    objects.Service.enable_min_version_cache()
+    gmr.TextGuruMeditation.setup_autorun(version, conf=conf)
+    server = service.Service.create(binary=spec.binary, topic=spec.topic)
+    return server, CreateDecision(spec.binary, spec.topic, server.host,
+                                  server.manager_class_name)
+
+
+class ReportingService(oslo_service.ServiceBase):
+    """Wraps the nova service so each forked worker reports its readiness.
+
+    ``ready`` is sent once ``start()`` has returned, i.e. once the worker's
+    services row exists and its RPC server is running.  A failing ``start()``
+    sends one masked line instead of a traceback and ends the worker with 1.
+    """
+
+    def __init__(self, inner, reports, debug=False):
+        self.inner = inner
+        self.reports = reports
+        self.debug = debug
+
+    @property
+    def backdoor_port(self):
+        return self.inner.backdoor_port
+
+    @backdoor_port.setter
+    def backdoor_port(self, port):
+        self.inner.backdoor_port = port
+
+    def start(self):
+        self.reports.send("starting")
+        try:
+            self.inner.start()
+        except Exception as exc:
+            if self.debug:
+                LOG.exception("worker failed to start")
+            self.reports.send("failed", describe(exc))
+            raise SystemExit(1)
+        self.reports.send("ready")
+
+    def stop(self, graceful=False):
+        self.inner.stop()
+
+    def wait(self):
+        self.inner.wait()
+
+    def reset(self):
+        self.inner.reset()
+
+
+def serve(server, workers, conf, reports):
+    """Reset nova's executors and fork the workers (nova's serve())."""
+    from nova import thread_pool_factory
+
+    thread_pool_factory.reset_all_executors()
+    wrapped = ReportingService(server, reports, debug=conf.debug)
+    return oslo_service.launch(conf, wrapped, workers=workers, restart_method="mutate")
+
+
+def wait(launcher):
+    """Block until the service stops; the backend's exit status."""
+    try:
+        return launcher.wait()
+    except SystemExit as exc:       # cotyledon's master ends with sys.exit()
+        return exc.code
