@@ -43,6 +43,10 @@ class Launch:
     # -- running -------------------------------------------------------------
 
     def run(self):
+        from safe_launch import sdnotify
+        # Before anything else: the backends must find no socket to send
+        # their premature READY=1 to.
+        self.notifier = sdnotify.suppress_backend_ready()
         try:
             signals.install_early()
             for phase in self.PHASES:
@@ -75,6 +79,8 @@ class Launch:
                               error_class=type(exc or error).__name__)
         if exc is not None and self._debug():
             traceback.print_exception(exc, file=sys.stderr)
+        self.notifier.status(self.masker.mask("failed in %s: %s (exit %d)" % (
+            error.phase, error.problems[0], error.code)))
         return error.code
 
     def _debug(self):
@@ -122,7 +128,8 @@ class Launch:
         decision = workers.bound_workers(
             requested, resources.probe(), policy=policy.worker_bound,
             per_worker_memory=policy.worker_memory_mb * 2 ** 20,
-            threads_per_worker=policy.worker_threads, rounding=policy.cpu_rounding)
+            threads_per_worker=policy.worker_threads, rounding=policy.cpu_rounding,
+            max_workers=policy.max_workers)
         if decision.refused:
             raise LaunchError(ExitCode.CONFIG, decision.summary())
         self.conf.set_override(self.spec.workers_name, decision.effective,
@@ -156,7 +163,8 @@ class Launch:
                                            self.conf.safe_launch.crash_loop_window)
         reports = supervise.WorkerReports()
         self.monitor = supervise.Monitor(reports, policy, self.emitter, self._on_ready,
-                                         self._on_crash_loop)
+                                         self._on_crash_loop, tick=self.notifier.watchdog,
+                                         tick_interval=self.notifier.watchdog_interval())
         self.launcher = service.serve(self.server, self.decisions["workers"].effective,
                                       self.conf, reports)
         signals.adopt(self.launcher, self._on_stop, self._on_reload)
@@ -183,7 +191,25 @@ class Launch:
     def _on_ready(self, pid):
         self.emitter.emit(events.SERVICE_READY,
                           summary="ready: worker %d serves RPC topic %s" % (pid, self.spec.topic),
-                          worker_pid=pid)
+                          worker_pid=pid, status=self.status_line())
+        self.notifier.ready(self.status_line())
+
+    def status_line(self):
+        """What systemctl status shows: "2 workers (bound by cpu), threading, audit ok"."""
+        workers = self.decisions.get("workers")
+        patching = self.decisions.get("patching")
+        parts = []
+        if workers is not None:
+            parts.append("%d workers (%s)" % (workers.effective, "bound by %s" % workers.bound_by
+                                              if workers.bound_by else "as configured"))
+        if patching is not None:
+            parts.append(patching.backend)
+        parts.append(self.audit_status())
+        return ", ".join(parts)
+
+    def audit_status(self):
+        failures = sum(self.emitter.sink_failures.values())
+        return "audit ok" if not failures else "audit: %d sink failures" % failures
 
     def _on_crash_loop(self, cause):
         self.monitor.outcome.stopping = True
@@ -194,6 +220,7 @@ class Launch:
             return
         self.monitor.outcome.stopping = True
         self.stop_signal = signals.signal.Signals(signo).name
+        self.notifier.stopping("stopping (%s)" % self.stop_signal)
         self.emitter.emit(events.STOP_REQUESTED, summary="stop requested (%s)" % self.stop_signal,
                           signal=self.stop_signal)
 

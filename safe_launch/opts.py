@@ -75,6 +75,11 @@ worker_opts = [
              "quotas and limits). Stock nova forks one worker per host CPU "
              "and has no upper bound."),
     cfg.IntOpt(
+        "max_workers", default=None, min=1,
+        help="An absolute ceiling on the worker count, whatever the "
+             "resources allow: each worker holds its own database and "
+             "message-bus connections."),
+    cfg.IntOpt(
         "worker_memory_mb", default=192, min=1,
         help="Memory one worker is expected to need (MiB), used to bound the "
              "worker count by the memory headroom. An idle nova-scheduler "

@@ -7,15 +7,22 @@ seen whatever killed it, without reaping it behind the backend's back.
 """
 
 import dataclasses
+import importlib
 import os
-import select
-import threading
+import sys
 import time
 
 from safe_launch import crashloop
 from safe_launch import events
 
 PIPE_BUF = 4096
+
+
+def native(name):
+    """The unpatched stdlib module: the monitor must be a real OS thread
+    blocking in a real poll(), also in eventlet mode."""
+    patcher = sys.modules.get("eventlet.patcher")
+    return patcher.original(name) if patcher else importlib.import_module(name)
 
 
 class WorkerReports:
@@ -41,11 +48,13 @@ class ServeOutcome:
     stopping: bool = False
 
 
-class Monitor(threading.Thread):
+class Monitor:
     """Master side: reads worker reports and watches their pids."""
 
-    def __init__(self, reports, policy, emitter, on_ready, on_crash_loop, clock=time.monotonic):
-        super().__init__(name="safe_launch-monitor", daemon=True)
+    def __init__(self, reports, policy, emitter, on_ready, on_crash_loop, clock=time.monotonic,
+                 tick=None, tick_interval=None):
+        self.tick = tick                   # called every tick_interval s (watchdog)
+        self.tick_interval = tick_interval
         self.reports = reports
         self.policy = policy
         self.emitter = emitter
@@ -53,16 +62,28 @@ class Monitor(threading.Thread):
         self.on_crash_loop = on_crash_loop
         self.clock = clock
         self.outcome = ServeOutcome()
-        self._poll = select.poll()
+        self._select = native("select")
+        self._poll = self._select.poll()
         self._pidfds = {}          # pidfd -> pid
         self._ready = set()
         self._causes = {}
         self._buffer = b""
-        self._poll.register(reports.read_fd, select.POLLIN)
+        self._poll.register(reports.read_fd, self._select.POLLIN)
+
+    def start(self):
+        native("threading").Thread(target=self.run, name="safe_launch-monitor",
+                                   daemon=True).start()
 
     def run(self):
+        timeout = self.tick_interval * 1000 if self.tick_interval else None
+        last_tick = self.clock()
         while True:
-            for fd, _ in self._poll.poll():
+            ready = self._poll.poll(timeout)
+            if timeout and self.clock() - last_tick >= self.tick_interval:
+                last_tick = self.clock()
+                if not self.outcome.stopping:
+                    self.tick()
+            for fd, _ in ready:
                 if fd == self.reports.read_fd:
                     self._read_reports()
                 else:
@@ -98,7 +119,7 @@ class Monitor(threading.Thread):
             self._died(pid, None)
             return
         self._pidfds[fd] = pid
-        self._poll.register(fd, select.POLLIN)
+        self._poll.register(fd, self._select.POLLIN)
 
     def _worker_exited(self, fd):
         pid = self._pidfds.pop(fd)

@@ -57,11 +57,10 @@ def parser():
     sub = top.add_subparsers(dest="command", required=True)
     p = sub.add_parser("check", help="run every launch phase up to creating the service",
                        description="Validate the command line and configuration exactly as "
-                                   "the launch would, without starting the service. Give "
-                                   "check's own options first, then the service's arguments.")
+                                   "the launch would, without starting the service; every "
+                                   "argument check does not know is the service's.")
     p.add_argument("--format", choices=("text", "json"), default="text")
     p.add_argument("--service", choices=sorted(SERVICES), default="nova-scheduler")
-    p.add_argument("args", nargs=argparse.REMAINDER, help="the service's arguments")
     p.set_defaults(func=check)
     audit = sub.add_parser("audit", help="audit trail tools")
     audit_sub = audit.add_subparsers(dest="audit_command", required=True)
@@ -73,5 +72,10 @@ def parser():
 
 
 def main(argv=None):
-    args = parser().parse_args(sys.argv[1:] if argv is None else argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["check"] and not {"-h", "--help"} & set(argv):
+        # check's own options; everything else is the service's command line
+        args, args.args = parser().parse_known_args(argv)
+    else:
+        args = parser().parse_args(argv)
     sys.exit(args.func(args))

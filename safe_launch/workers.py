@@ -1,0 +1,147 @@
+"""How many workers to fork: the request, bounded by what the process may use.
+
+Pure policy (like automaxprocs' ``maxprocs``) over a
+:class:`safe_launch.resources.Resources`; no I/O.
+
+- CPU cap: the CPU limit (affinity and the tightest cgroup quota) rounded
+  once: ``ceil`` (default: Go 1.25, OpenJDK), ``floor`` (automaxprocs) or
+  ``nearest`` (half up, gnulib); never below 1.
+- Memory cap: ``(memory_available - reserve) // per_worker_memory``, the
+  reserve being ``max(64 MiB, 10% of the tightest cgroup limit)``, or 5% of
+  MemTotal when no cgroup limits memory: room for the parent process and the
+  page cache the service needs.
+- Pids cap: ``pids_available // threads_per_worker`` (pids.max counts threads).
+- Any cap below 1 becomes 1 with ``degraded: <resource>`` in the reasons.
+"""
+
+import dataclasses
+import fractions
+import math
+
+POLICIES = ("clamp", "refuse", "off")
+ROUNDINGS = ("ceil", "floor", "nearest")
+MIN_RESERVE = 64 * 2 ** 20
+# Ties name the first resource in this order.
+_ORDER = ("cpu", "memory", "pids", "max_workers")
+
+
+@dataclasses.dataclass(frozen=True)
+class WorkerDecision:
+    """The worker count decided, and why.
+
+    ``requested`` is the configured count (None or 0: auto); ``bound`` the
+    smallest cap; ``bound_by`` the resource that lowered the count below the
+    request (or set it, for auto), None when nothing did; ``caps`` the cap per
+    resource (None: unlimited); ``figures`` one line per resource saying where
+    its cap came from.  When ``refused`` the launch must exit 78.
+    """
+
+    requested: int | None
+    effective: int
+    bound: int
+    bound_by: str | None
+    caps: dict
+    figures: dict
+    policy: str
+    refused: bool
+    reasons: tuple
+
+    def summary(self):
+        """The decision in one line, for the console and the events.
+
+        E.g. ``workers=2 (requested 64, bound by cpu: 2.0 CPUs (affinity 2),
+        memory 95, pids unlimited; clamp)``.
+        """
+        requested = self.requested or "auto"
+        detail = [self.figures[self.bound_by]] if self.bound_by else []
+        detail += ["%s %s" % (name, "unlimited" if cap is None else cap)
+                   for name, cap in self.caps.items() if name != self.bound_by]
+        bound = ("bound by " + self.bound_by) if self.bound_by else "bound %d" % self.bound
+        body = "requested %s, %s: %s; %s)" % (requested, bound, ", ".join(detail), self.policy)
+        if self.refused:
+            return "refusing workers=%s above the bound %d (%s" % (requested, self.bound, body)
+        return "workers=%d (%s" % (self.effective, body)
+
+    def as_dict(self):
+        return dataclasses.asdict(self)
+
+
+def round_cpus(cpus, rounding="ceil"):
+    """A CPU limit (Fraction) as a whole count, per ``rounding``; may be 0."""
+    if rounding == "ceil":
+        return math.ceil(cpus)
+    if rounding == "floor":
+        return math.floor(cpus)
+    if rounding == "nearest":
+        return math.floor(cpus + fractions.Fraction(1, 2))
+    raise ValueError("rounding must be one of %s, not %r" % (", ".join(ROUNDINGS), rounding))
+
+
+def memory_reserve(resources):
+    """Bytes kept out of the workers' budget (see the module docstring)."""
+    if resources.memory_limit is not None:
+        share = resources.memory_limit // 10
+    else:
+        share = (resources.memory_total or 0) // 20
+    return max(MIN_RESERVE, share)
+
+
+def bound_workers(requested, resources, *, policy="clamp", per_worker_memory=192 * 2 ** 20,
+                  threads_per_worker=32, rounding="ceil", max_workers=None):
+    """Decide the worker count; see the module docstring for the caps.
+
+    ``requested`` None or 0 means auto: the bound.  Above the bound, ``clamp``
+    lowers it, ``refuse`` sets ``refused``, ``off`` keeps it.  ``max_workers``
+    is an absolute cap when not None.
+    """
+    if policy not in POLICIES:
+        raise ValueError("policy must be one of %s, not %r" % (", ".join(POLICIES), policy))
+    if requested is not None and requested < 0:
+        raise ValueError("requested must be >= 0, not %r" % requested)
+    if min(per_worker_memory, threads_per_worker, 1 if max_workers is None else max_workers) < 1:
+        raise ValueError("per_worker_memory, threads_per_worker and max_workers must be >= 1")
+
+    raw = {"cpu": round_cpus(resources.cpu_fraction, rounding), "memory": None, "pids": None}
+    figures = {"cpu": "%s CPUs (%s)" % (resources.cpu_limit, resources.sources.get("cpu"))}
+    if raw["cpu"] != resources.cpu_fraction:
+        figures["cpu"] += " -> %d (%s)" % (raw["cpu"], rounding)
+    if resources.memory_available is not None:
+        reserve = memory_reserve(resources)
+        raw["memory"] = max(0, resources.memory_available - reserve) // per_worker_memory
+        figures["memory"] = "memory %d (%d MiB available - %d MiB reserve, %d MiB/worker; %s)" % (
+            raw["memory"], resources.memory_available >> 20, reserve >> 20,
+            per_worker_memory >> 20, resources.sources.get("memory"))
+    if resources.pids_available is not None:
+        raw["pids"] = resources.pids_available // threads_per_worker
+        figures["pids"] = "pids %d (%d slots, %d threads/worker; %s)" % (
+            raw["pids"], resources.pids_available, threads_per_worker,
+            resources.sources.get("pids"))
+    if max_workers is not None:
+        raw["max_workers"] = max_workers
+        figures["max_workers"] = "max_workers %d" % max_workers
+
+    reasons = ["degraded: %s" % name for name, cap in raw.items()
+               if cap is not None and cap < 1]
+    caps = {name: None if cap is None else max(1, cap) for name, cap in raw.items()}
+    bound = min(cap for cap in caps.values() if cap is not None)
+    limiting = next(name for name in _ORDER if caps.get(name) == bound)
+
+    auto = not requested
+    over = auto or requested > bound
+    refused = policy == "refuse" and not auto and requested > bound
+    if auto:
+        effective = bound
+        reasons.append("auto: %d, bound by %s" % (bound, limiting))
+    elif not over or policy == "off":
+        effective = requested
+        if over:
+            reasons.append("requested %d above the bound %d (%s): kept (off)"
+                           % (requested, bound, limiting))
+    else:
+        effective = bound
+        reasons.append("requested %d above the bound %d (%s): %s" % (
+            requested, bound, limiting, "refused" if refused else "clamped"))
+    return WorkerDecision(
+        requested=requested, effective=effective, bound=bound,
+        bound_by=limiting if effective == bound and over else None, caps=caps,
+        figures=figures, policy=policy, refused=refused, reasons=tuple(reasons))
