@@ -29,7 +29,7 @@ connection = sqlite:///{dir}/nova_cell1.sqlite
 lock_path = {dir}/lock
 
 [scheduler]
-workers = {workers}
+{workers_line}
 
 # Placement is never reached here: the scheduler only needs its client to load.
 [placement]
@@ -58,8 +58,9 @@ def write_conf(directory, transport_url="fake:/", workers=2, host="sandbox",
     os.makedirs(os.path.join(directory, "lock"), mode=0o750, exist_ok=True)
     path = os.path.join(directory, "nova.conf")
     with open(path, "w") as f:
+        workers_line = "" if workers is None else "workers = %d" % workers
         f.write(NOVA_CONF.format(dir=directory, transport_url=transport_url,
-                                 workers=workers, host=host) + extra)
+                                 workers_line=workers_line, host=host) + extra)
     os.chmod(path, 0o640)
     return path
 
@@ -92,9 +93,10 @@ def main(argv=None):
                                      description=__doc__.splitlines()[0])
     parser.add_argument("directory")
     parser.add_argument("--transport-url", default="fake:/")
-    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--workers", type=int, default=2,
+                        help="[scheduler] workers (0: unset, nova's default)")
     args = parser.parse_args(argv)
-    print(prepare(args.directory, args.transport_url, args.workers))
+    print(prepare(args.directory, args.transport_url, args.workers or None))
 
 
 if __name__ == "__main__":
