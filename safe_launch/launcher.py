@@ -8,6 +8,7 @@ one ``launch.failed`` event and one exit code from :mod:`safe_launch.errors`.
 The launcher is the service's main process: no wrapper, no subprocess.
 """
 
+import dataclasses
 import os
 import socket
 import sys
@@ -89,9 +90,11 @@ class Launch:
         except Exception:
             return self.debug
 
-    def decide(self, phase, event, decision, **data):
+    def decide(self, phase, event, decision):
+        """Record a phase's decision and send it, whole, through the emitter."""
         self.decisions[phase] = decision
-        self.emitter.emit(event, summary=decision.summary(), **data)
+        self.emitter.emit(event, summary=decision.summary(), phase=phase,
+                          decision=dataclasses.asdict(decision))
         return decision
 
     def result(self):

@@ -40,6 +40,7 @@ def manager_of(launcher):
 
     Private attribute of oslo.service 4.x (pinned in constraints.txt); None
     for the eventlet backend, whose launchers handle signals themselves.
+    The functional tests prove both paths against the pinned versions.
     """
     return getattr(launcher, "_manager", None)
 
@@ -52,6 +53,12 @@ def adopt(launcher, on_stop, on_reload):
     """
     manager = manager_of(launcher)
     if manager is None:
+        # eventlet backend: its launcher owns the signals (and SIGHUP);
+        # the launcher is only told that a stop began.
+        from oslo_service import service
+        handler = service.SignalHandler()
+        for name in ("SIGTERM", "SIGINT"):
+            handler.add_handler(name, lambda signo, frame: on_stop(signo))
         return False
     dispatch = manager._on_signal_received
 

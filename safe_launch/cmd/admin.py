@@ -33,7 +33,8 @@ def check(args):
     if args.format == "json":
         print(json.dumps({"ok": code == 0, "exit_code": code, "service": service.binary,
                           "errors": errors, "warnings": warnings,
-                          "decisions": [{"event": e.event, "summary": e.summary}
+                          "decisions": [{"event": e.event, "summary": e.summary,
+                                         "decision": e.data.get("decision")}
                                         for e in collector.events
                                         if e.event != events.LAUNCH_FAILED]},
                          indent=2, sort_keys=True))
