@@ -72,11 +72,14 @@ def parser():
     return top
 
 
-def main(argv=None):
-    argv = sys.argv[1:] if argv is None else list(argv)
+def parse_args(argv):
     if argv[:1] == ["check"] and not {"-h", "--help"} & set(argv):
         # check's own options; everything else is the service's command line
         args, args.args = parser().parse_known_args(argv)
-    else:
-        args = parser().parse_args(argv)
+        return args
+    return parser().parse_args(argv)
+
+
+def main(argv=None):
+    args = parse_args(sys.argv[1:] if argv is None else list(argv))
     sys.exit(args.func(args))
