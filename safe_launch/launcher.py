@@ -122,6 +122,10 @@ class Launch:
     def phase_validate(self):
         pass
 
+    def config_problems(self, conf):
+        """Every problem of a parsed configuration (the launch's and reload's rule)."""
+        return []
+
     def phase_workers(self):
         from safe_launch import resources
         from safe_launch import workers
@@ -228,7 +232,15 @@ class Launch:
                           signal=self.stop_signal)
 
     def _on_reload(self):
-        return True
+        """SIGHUP: pass it to the service only if the new configuration is clean."""
+        from safe_launch import reload
+        self.notifier.reloading("reloading: checking the new configuration")
+        decision = reload.check(self.conf, self.argv, self.spec, self.config_problems)
+        self.emitter.emit(events.RELOAD_ACCEPTED if decision.ok else events.RELOAD_REFUSED,
+                          outcome="success" if decision.ok else "failure",
+                          summary=decision.summary(), problems=list(decision.problems))
+        self.notifier.ready(self.status_line() + ("" if decision.ok else ", reload refused"))
+        return decision.ok
 
 
 def identity(spec, argv):

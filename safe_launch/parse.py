@@ -1,7 +1,9 @@
 """Parse phase: register the service's options, then parse argv and files once."""
 
+import contextlib
 import dataclasses
 import importlib
+import io
 
 from safe_launch.errors import ExitCode, LaunchError
 from safe_launch import opts
@@ -51,17 +53,31 @@ def parse(spec, conf, argv):
     ``prog`` is the stock binary name, so the same default config files
     (``nova-scheduler.conf`` ...) are searched as for the stock script.
     """
+    call_parser(conf, argv, project=spec.project, prog=spec.binary,
+                version=version_string(spec))
+    return ParseDecision(tuple(conf.config_file or ()), tuple(conf.config_dir or ()))
+
+
+def call_parser(conf, argv, **kwargs):
+    """Run ``conf(argv, **kwargs)``; every failure becomes one LaunchError.
+
+    argparse prints its own complaint and exits (e.g. ``debug = maybe`` in a
+    file: a CLI option's value is checked by argparse); that line is caught
+    and becomes the message instead.
+    """
     from oslo_config import cfg
 
+    printed = io.StringIO()
     try:
-        conf(argv, project=spec.project, prog=spec.binary,
-             version=version_string(spec))
-    except SystemExit as exc:          # argparse: --help/--version (0) or usage (2)
+        with contextlib.redirect_stderr(printed):
+            conf(argv, **kwargs)
+    except SystemExit as exc:          # --help/--version (0), usage (2), CLI value (1)
         if not exc.code:
             raise
-        raise LaunchError(ExitCode.USAGE, "the command line was refused by oslo.config")
+        lines = printed.getvalue().strip().splitlines() or ["exit %s" % exc.code]
+        message = lines[-1].partition(": error: ")[2] or lines[-1]
+        raise LaunchError(ExitCode.USAGE if exc.code == 2 else ExitCode.CONFIG, message)
     except cfg.Error as exc:
         raise LaunchError(ExitCode.CONFIG, str(exc).strip())
     except (OSError, UnicodeDecodeError) as exc:
         raise LaunchError(ExitCode.CONFIG, "cannot read configuration: %s" % exc)
-    return ParseDecision(tuple(conf.config_file or ()), tuple(conf.config_dir or ()))

@@ -1,0 +1,48 @@
+"""SIGHUP: the launcher checks the new configuration before the service sees it."""
+
+import signal
+
+from tests.functional.conftest import bin_path, until
+
+PREFIX = "nova-scheduler-safe:"
+
+
+def ready(proc):
+    return any("ready:" in line for line in proc.lines(PREFIX))
+
+
+def start(make_env, launch):
+    env = make_env(workers=1)
+    proc = launch([bin_path("nova-scheduler-safe"), "--config-file", env.conf])
+    assert until(lambda: ready(proc), 30), proc.output()
+    return env, proc
+
+
+def append(env, text):
+    with open(env.conf, "a") as f:
+        f.write(text)
+
+
+def test_a_valid_edit_is_passed_to_the_service(make_env, launch):
+    env, proc = start(make_env, launch)
+    append(env, "\n[DEFAULT]\ndebug = true\n")
+    proc.signal(signal.SIGHUP)
+    assert until(lambda: proc.lines(PREFIX + " reload: configuration checked"), 15), \
+        proc.output()
+    proc.signal(signal.SIGTERM)
+    assert proc.wait(15) == 0
+
+
+def test_an_invalid_cli_value_is_refused_and_the_service_keeps_serving(make_env, launch):
+    """Stock nova's master deadlocks here and then ignores SIGTERM."""
+    env, proc = start(make_env, launch)
+    workers = proc.children()
+    append(env, "\n[DEFAULT]\ndebug = maybe\n")
+    proc.signal(signal.SIGHUP)
+    refused = until(lambda: proc.lines(PREFIX + " reload refused"), 15)
+    assert refused and "Invalid Boolean value: maybe" in refused[0], proc.output()
+    count = env.services("nova-scheduler")[0][3]
+    assert until(lambda: env.services("nova-scheduler")[0][3] > count, 20)
+    assert proc.children() == workers
+    proc.signal(signal.SIGTERM)
+    assert proc.wait(15) == 0
