@@ -79,6 +79,7 @@ class Emitter:
         self.sinks = list(sinks)
         self.mask = mask or (lambda value: value)
         self.sink_failures = {}
+        self.history = []         # every record, for sinks opened later (the audit file)
         self._seq = itertools.count(1)
         self._lock = threading.Lock()
 
@@ -90,15 +91,26 @@ class Emitter:
             record = Event(launch_id=self.launch_id, seq=next(self._seq),
                            ts=utc_now(), event=event, outcome=outcome,
                            summary=self.mask(summary), data=self.mask(data))
+            self.history.append(record)
             for sink in self.sinks:
-                try:
-                    sink.handle(record)
-                except Exception as exc:  # a sink never breaks the launch
-                    self._sink_failed(sink, exc)
+                self.deliver(sink, record)
         return record
 
-    def _sink_failed(self, sink, exc):
-        name = type(sink).__name__
+    def deliver(self, sink, record):
+        try:
+            sink.handle(record)
+        except Exception as exc:  # a sink never breaks the launch
+            self.sink_failed(type(sink).__name__, exc)
+
+    def replay(self, sink):
+        """Hand ``sink`` every earlier record (fail-open), then add it."""
+        with self._lock:
+            for record in self.history:
+                self.deliver(sink, record)
+            self.sinks.append(sink)
+
+    def sink_failed(self, name, exc):
+        """Count a sink failure; the first one per sink is reported on stderr."""
         self.sink_failures[name] = self.sink_failures.get(name, 0) + 1
         if self.sink_failures[name] == 1:
             sys.stderr.write("safe_launch: event sink %s failed: %s\n"
@@ -111,4 +123,4 @@ class Emitter:
                 try:
                     close()
                 except Exception as exc:
-                    self._sink_failed(sink, exc)
+                    self.sink_failed(type(sink).__name__, exc)

@@ -31,6 +31,8 @@ class Launch:
         self.argv = list(argv)
         self.until = until
         self.masker = masking.Masker()
+        for secret in masking.secret_values_from_argv(self.argv) | masking.secret_values_from_env():
+            self.masker.add_secret(secret)
         self.console = events.ConsoleSink(spec.prog)
         self.emitter = events.Emitter([self.console] if sinks is None else sinks,
                                       mask=self.masker.mask)
@@ -120,7 +122,47 @@ class Launch:
         self.decide("parse", events.CONFIG_PARSED, parse.parse(self.spec, self.conf, self.argv))
 
     def phase_validate(self):
-        pass
+        self.open_audit()
+
+    def open_audit(self):
+        """The audit trail: required before the launch goes on (73), fail-open after."""
+        from safe_launch import audit
+        from safe_launch import journal
+        from safe_launch import masking
+        policy = self.conf.safe_launch
+        for secret in masking.secret_values_from_conf(self.conf):
+            self.masker.add_secret(secret)
+        if self.until is not None:      # a preflight check writes no audit trail
+            return
+        try:
+            key = audit.load_key(policy.audit_key_file) if policy.audit_key_file else None
+            sink = audit.AuditFile(policy.audit_log, key=key,
+                                   service_uid=service_uid(policy.service_user)).open()
+            # Written directly, not through the fail-open emitter: a trail that
+            # cannot be written now must stop the launch.
+            for record in self.emitter.history:
+                sink.handle(record)
+            self.emitter.add_sink(sink)
+        except (LaunchError, OSError) as exc:
+            message = "audit log %s: %s" % (policy.audit_log, getattr(exc, "message", exc))
+            if policy.audit_required:
+                raise LaunchError(getattr(exc, "code", ExitCode.CANTCREAT), message)
+            self.emitter.emit("audit.unavailable", outcome="failure",
+                              summary="audit: %s (audit_required = false: going on)" % message)
+        if policy.audit_journal and journal.JournalSink.available():
+            self.emitter.replay(journal.JournalSink())
+
+    def open_notifications(self):
+        """CADF events over the service's own transport, off the launch path."""
+        if self.until is not None or not self.conf.safe_launch.audit_notifications:
+            return
+        from safe_launch import cadf
+        try:
+            sink = cadf.CadfSink(self.conf, service=self.spec.binary)
+        except Exception as exc:        # fail-open: counted and reported once
+            self.emitter.sink_failed("CadfSink", exc)
+            return
+        self.emitter.replay(sink)
 
     def config_problems(self, conf):
         """Every problem of a parsed configuration (the launch's and reload's rule)."""
@@ -151,9 +193,9 @@ class Launch:
                                    location.detail if location else "default",
                                    self.spec.default_backend,
                                    conf.safe_launch.monkey_patch_allowlist)
-        if self.until is None or self.until == "patching":
-            decision = patching.apply(decision, strict=conf.safe_launch.strict_patching)
+        decision = patching.apply(decision, strict=conf.safe_launch.strict_patching)
         self.decide("patching", events.PATCHING_APPLIED, decision)
+        self.open_notifications()
 
     def phase_create(self):
         from safe_launch import patching
@@ -257,6 +299,17 @@ def identity(spec, argv):
         "loginuid": None if loginuid == 4294967295 else loginuid,
         "invocation_id": os.environ.get("INVOCATION_ID"),
     }
+
+
+def service_uid(user):
+    """uid of ``[safe_launch] service_user`` (None: the effective user)."""
+    if not user:
+        return None
+    import pwd
+    try:
+        return pwd.getpwnam(user).pw_uid
+    except KeyError:
+        raise LaunchError(ExitCode.CONFIG, "[safe_launch] service_user: no such user %r" % user)
 
 
 def safe_main(spec, argv=None):

@@ -67,15 +67,21 @@ class Notifier(object):
         """
         if not self.enabled or not fields:
             return False
-        lines = []
-        for key, value in fields.items():
-            if isinstance(value, bool):
-                value = int(value)
-            value = " ".join(str(value).splitlines())
-            if len(value) > _MAX_VALUE:
-                value = value[:_MAX_VALUE - 3] + "..."
-            lines.append("%s=%s" % (key.upper(), value))
-        return self._send("\n".join(lines).encode("utf-8", "replace"))
+        try:
+            lines = []
+            for key, value in fields.items():
+                if isinstance(value, bool):
+                    value = int(value)
+                value = " ".join(str(value).splitlines())
+                if len(value) > _MAX_VALUE:
+                    value = value[:_MAX_VALUE - 3] + "..."
+                lines.append("%s=%s" % (key.upper(), value))
+            data = "\n".join(lines).encode("utf-8", "replace")
+        except Exception as exc:
+            # a value whose __str__ fails must not take the caller down
+            self._failed("%s: %s" % (type(exc).__name__, exc))
+            return False
+        return self._send(data)
 
     def ready(self, status=None):
         """READY=1: startup finished, or a reload finished (or was refused)."""

@@ -126,6 +126,15 @@ def test_send_errors_are_counted_not_raised(tmp_path):
     assert "FileNotFoundError" in n.last_error or "ConnectionRefusedError" in n.last_error
 
 
+def test_unprintable_value_is_counted_not_raised(systemd):
+    class Bad:
+        def __str__(self):
+            raise RuntimeError("no")
+    n = Notifier(systemd[0])
+    assert not n.status(Bad())
+    assert n.errors == 1 and "RuntimeError" in n.last_error
+
+
 def test_send_error_with_nul_in_path_is_counted():
     n = Notifier("/tmp/a\0b")
     assert not n.ready()

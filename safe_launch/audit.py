@@ -1,0 +1,297 @@
+"""Hash-chained JSON-lines audit file: the launch's system of record.
+
+Each line is the canonical JSON (sorted keys, no spaces, ASCII) of one
+record.  ``seq`` numbers the records of the file (across launches) and
+``prev`` is the SHA-256 of the previous line (without its newline; 64 zeros
+for the first), so an edited, deleted, inserted or reordered record breaks
+the chain.  With a key, ``mac`` (HMAC-SHA256 of the canonical record without
+``mac``) also exposes a rewritten tail.  Truncating the last records is not
+detectable from the file alone.
+
+Writing: one ``os.write`` per record on an ``O_APPEND`` descriptor, then
+``fdatasync``; a thread lock plus ``flock`` keeps the chain ordered across
+threads, the master and forked workers (each re-opens the file after fork,
+since ``flock`` belongs to the shared open file description).  A torn last
+line (a crash or short write) is kept: the next record starts on a new line
+and names it in ``recovered_fragment``.  A failed write raises (the emitter
+counts it) and the next successful one is preceded by an ``audit.gap`` record.
+"""
+
+import dataclasses
+import fcntl
+import functools
+import hashlib
+import hmac
+import json
+import os
+import stat
+import threading
+import weakref
+
+from safe_launch.errors import ExitCode
+from safe_launch.errors import LaunchError
+from safe_launch.events import utc_now
+
+SCHEMA = "safe-launch-audit/1"
+GENESIS = "0" * 64
+MIN_KEY_BYTES = 16
+_FLAGS = os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW
+_BLOCK = 65536
+
+
+def canonical(record):
+    """The bytes of ``record`` as one audit line (without the newline)."""
+    return json.dumps(record, sort_keys=True, separators=(",", ":"), default=str).encode()
+
+
+def _sha256(data):
+    return hashlib.sha256(data).hexdigest()
+
+
+def _mac(key, record):
+    body = canonical({k: v for k, v in record.items() if k != "mac"})
+    return hmac.new(key, body, hashlib.sha256).hexdigest()
+
+
+def key_id(key):
+    """A short public name of ``key`` that reveals nothing about it."""
+    return hmac.new(key, b"safe-launch-audit key id", hashlib.sha256).hexdigest()[:16]
+
+
+def _parse(line):
+    """The record on ``line``, or None if it is not one."""
+    try:
+        record = json.loads(line)
+    except ValueError:
+        return None
+    if (isinstance(record, dict) and record.get("schema") == SCHEMA
+            and type(record.get("seq")) is int):
+        return record
+    return None
+
+
+def _tail(fd, size):
+    """The file's last record line: ``(record, line, end)``.
+
+    ``end`` is the offset just past its newline; ``(None, None, 0)`` when the
+    file holds no record.
+    """
+    buf, base = b"", size
+
+    def rfind_newline(before):
+        nonlocal buf, base
+        while True:
+            found = buf.rfind(b"\n", 0, before - base)
+            if found >= 0 or base == 0:
+                return base + found if found >= 0 else -1
+            step = min(_BLOCK, base)
+            base -= step
+            buf = os.pread(fd, step, base) + buf
+
+    end = rfind_newline(size)
+    while end >= 0:
+        start = rfind_newline(end) + 1
+        line = buf[start - base:end - base]
+        record = _parse(line)
+        if record is not None:
+            return record, line, end + 1
+        end = start - 1
+    return None, None, 0
+
+
+class AuditFile:
+    """The audit file sink (see the module docstring).
+
+    ``key``: HMAC key bytes (:func:`load_key`) or None.  ``service_uid``: a
+    user allowed to own the file besides root and the effective user.
+    """
+
+    def __init__(self, path, key=None, service_uid=None):
+        self.path = os.fspath(path)
+        self.key = key
+        self.service_uid = service_uid
+        self.lost = 0          # records whose write failed since the last success
+        self._fd = None
+        self._closed = True
+        self._fork_hook = False
+        self._lock = threading.Lock()
+
+    def open(self):
+        """Open (or create, 0600) the file; LaunchError(CANTCREAT) if unsafe or impossible."""
+        with self._lock:
+            if self._fd is None:
+                self._fd = self._open_fd()
+            self._closed = False
+        if not self._fork_hook:
+            os.register_at_fork(after_in_child=functools.partial(_reopen, weakref.ref(self)))
+            self._fork_hook = True
+        return self
+
+    def _open_fd(self):
+        """A checked descriptor of the file, the parent directory created 0750."""
+        def refuse(why):
+            raise LaunchError(ExitCode.CANTCREAT, "audit log %s %s" % (self.path, why))
+        try:
+            parent = os.path.dirname(os.path.abspath(self.path))
+            if not os.path.isdir(parent):
+                os.makedirs(parent, 0o750)
+            fd = os.open(self.path, _FLAGS, 0o600)
+        except OSError as exc:
+            refuse("is a symbolic link" if os.path.islink(self.path)
+                   else "cannot be opened: %s" % exc.strerror)
+        st = os.fstat(fd)
+        problem = ("is not a regular file" if not stat.S_ISREG(st.st_mode) else
+                   "has %d hard links" % st.st_nlink if st.st_nlink != 1 else
+                   "is writable by group or others (mode %04o)" % stat.S_IMODE(st.st_mode)
+                   if st.st_mode & 0o022 else
+                   "is owned by uid %d" % st.st_uid
+                   if st.st_uid not in (0, os.geteuid(), self.service_uid) else None)
+        if problem:
+            os.close(fd)
+            refuse(problem)
+        return fd
+
+    def handle(self, event):
+        """Append ``event`` (preceded by an ``audit.gap`` record after failures)."""
+        fields = dict(ts=event.ts, launch_id=event.launch_id, launch_seq=event.seq,
+                      event=event.event, outcome=event.outcome, summary=event.summary,
+                      data=event.data)
+        with self._lock:
+            if self._closed:
+                raise ValueError("audit log %s is not open" % self.path)
+            try:
+                if self._fd is None:                 # re-open failed after fork
+                    self._fd = self._open_fd()
+                fcntl.flock(self._fd, fcntl.LOCK_EX)
+                try:
+                    if self.lost:
+                        self._append(dict(
+                            ts=utc_now(), launch_id=event.launch_id, launch_seq=None,
+                            event="audit.gap", outcome="failure", data={"lost": self.lost},
+                            summary="%d audit record(s) lost before this one" % self.lost))
+                        self.lost = 0
+                    self._append(fields)
+                finally:
+                    fcntl.flock(self._fd, fcntl.LOCK_UN)
+            except Exception:
+                self.lost += 1
+                raise
+
+    def _append(self, fields):
+        fd = self._fd
+        size = os.fstat(fd).st_size
+        head, line, end = _tail(fd, size)
+        record = dict(fields, schema=SCHEMA, seq=head["seq"] + 1 if head else 1,
+                      prev=_sha256(line) if head else GENESIS)
+        fragment = os.pread(fd, size - end, end) if size > end else b""
+        if fragment:
+            record["recovered_fragment"] = {"offset": end, "length": len(fragment),
+                                            "sha256": _sha256(fragment)}
+        if self.key:
+            record["key_id"] = key_id(self.key)
+            record["mac"] = _mac(self.key, record)
+        data = (b"\n" if fragment and not fragment.endswith(b"\n") else b"")
+        data += canonical(record) + b"\n"
+        written = os.write(fd, data)
+        if written != len(data):
+            raise OSError("audit log %s: short write (%d of %d bytes)"
+                          % (self.path, written, len(data)))
+        os.fdatasync(fd)
+
+    def close(self):
+        with self._lock:
+            self._closed = True
+            if self._fd is not None:
+                os.close(self._fd)
+                self._fd = None
+
+
+def _reopen(ref):
+    """After fork: a new lock and a new open file description of our own.
+
+    The parent's losses stay the parent's to report.
+    """
+    audit = ref()
+    if audit is None or audit._closed:
+        return
+    audit._lock = threading.Lock()
+    audit.lost = 0
+    if audit._fd is not None:
+        os.close(audit._fd)
+        audit._fd = None
+    try:
+        audit._fd = audit._open_fd()
+    except LaunchError:
+        pass                                    # handle() retries and counts the loss
+
+
+@dataclasses.dataclass(frozen=True)
+class VerifyResult:
+    ok: bool
+    records: int                 # whole, valid records read before any problem
+    first_bad_seq: int | None = None
+    reason: str = ""
+    recovered: int = 0           # torn fragments (recovered or at the tail)
+
+
+def verify(path, key=None):
+    """Check the chain of the audit file at ``path`` (and the MACs with ``key``)."""
+    with open(path, "rb") as f:
+        data = f.read()
+    prev, seq, recovered, gap_start, pos = None, 0, 0, 0, 0
+    while (newline := data.find(b"\n", pos)) >= 0:
+        start, line, pos = pos, data[pos:newline], newline + 1
+        record = _parse(line)
+        if record is None:
+            continue                          # a fragment: the next record must name it
+        problem = _check(record, line, seq + 1, prev, data[gap_start:start], gap_start, key)
+        if problem:
+            return VerifyResult(False, seq, *problem, recovered=recovered)
+        recovered += start > gap_start
+        prev, seq, gap_start = line, seq + 1, pos
+    if data[gap_start:].endswith(b"\n"):
+        return VerifyResult(False, seq, seq + 1, "unparseable line after seq %d" % seq,
+                            recovered)
+    return VerifyResult(True, seq, recovered=recovered + (gap_start < len(data)))
+
+
+def _check(record, line, expected, prev, gap, gap_offset, key):
+    """``(first bad seq, reason)`` for a record that does not fit, else None."""
+    if record["seq"] != expected:
+        return expected, "seq %d found where %d was expected" % (record["seq"], expected)
+    if canonical(record) != line:
+        return expected, "seq %d is not in canonical form" % expected
+    if key and not hmac.compare_digest(str(record.get("mac", "")), _mac(key, record)):
+        return expected, "seq %d has %s MAC" % (expected, "a bad" if "mac" in record else "no")
+    claimed = record.get("recovered_fragment")
+    if gap or claimed:
+        length = claimed.get("length") if isinstance(claimed, dict) else None
+        if not (isinstance(length, int) and gap[length:] in (b"", b"\n")
+                and claimed == {"offset": gap_offset, "length": length,
+                                "sha256": _sha256(gap[:length])}):
+            return expected, "unexplained bytes before seq %d" % expected
+    if prev is None and record.get("prev") != GENESIS:
+        return 1, "seq 1 does not start a chain"
+    if prev is not None and record.get("prev") != _sha256(prev):
+        return expected - 1, "seq %d was altered (or the prev of seq %d)" % (expected - 1, expected)
+    return None
+
+
+def load_key(path):
+    """The HMAC key in ``path``; LaunchError(CONFIG) unless only its owner can access it."""
+    def refuse(why):
+        raise LaunchError(ExitCode.CONFIG, "audit key file %s %s" % (path, why))
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW)
+    except OSError as exc:
+        refuse("cannot be read: %s" % exc.strerror)
+    with os.fdopen(fd, "rb") as f:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            refuse("is not a regular file")
+        if st.st_mode & 0o077:
+            refuse("is accessible by group or others (mode %04o)" % stat.S_IMODE(st.st_mode))
+        key = f.read().strip()
+    if len(key) < MIN_KEY_BYTES:
+        refuse("holds fewer than %d bytes" % MIN_KEY_BYTES)
+    return key
