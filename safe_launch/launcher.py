@@ -118,11 +118,79 @@ class Launch:
         self.decide("guard", events.ARGV_CHECKED, decision)
 
     def phase_parse(self):
+        """File policy on everything the parse will read, then one parse."""
         from safe_launch import parse
-        self.decide("parse", events.CONFIG_PARSED, parse.parse(self.spec, self.conf, self.argv))
+        from safe_launch import validate
+        guard = self.decisions["guard"]
+        # Type, size and content rules before anything is read: a FIFO would
+        # hang oslo.config, a binary file would crash it.  Ownership and mode
+        # are judged after the parse, under the configured [safe_launch] policy.
+        self.files = [self.check_file(path, kind, "off") for path, kind in
+                      self.files_to_read(guard)]
+        problems = ["%s: %s" % (r.path, p) for r in self.files for p in r.problems]
+        problems += [str_problem(p) for p in validate.config_source_check(
+            self.files, os.environ).errors]
+        if problems:
+            raise LaunchError(ExitCode.CONFIG, problems[0], problems)
+        decision = parse.parse(self.spec, self.conf, list(guard.argv))
+        self.decide("parse", events.CONFIG_PARSED, decision)
+
+    def files_to_read(self, guard, conf=None):
+        from safe_launch import configfiles
+        return configfiles.files_to_check(guard, self.spec.project, self.spec.binary,
+                                          os.environ, conf=conf)
+
+    def check_file(self, path, kind, policy, conf=None):
+        from safe_launch import configfiles
+        trusted_uids, trusted_gid = (0,), None
+        if conf is not None:
+            uid = service_uid(conf.safe_launch.service_user)
+            trusted_uids = (0, os.geteuid() if uid is None else uid)
+            trusted_gid = service_gid(conf.safe_launch.service_user)
+        return configfiles.check_file(path, kind, policy, trusted_uids=trusted_uids,
+                                      trusted_gid=trusted_gid,
+                                      allowed_dirs=configfiles.allowed_dirs(
+                                          self.decisions["guard"], os.environ))
 
     def phase_validate(self):
+        """Every value, every key, every file's owner and mode: all errors at once."""
+        errors, warnings, report = self.validation(self.conf, self.files)
+        decision = Validation(len(errors), tuple(warnings), tuple(errors),
+                              tuple(self.file_records), report.env_sources)
+        if errors and self.conf.safe_launch.enforce:
+            raise LaunchError(ExitCode.CONFIG, errors[0], errors)
+        self.decide("validate", events.CONFIG_VALIDATED, decision)
+        for error in errors:
+            self.emitter.emit(events.CONFIG_WARNING, outcome="failure", error=error,
+                              summary="validate: not enforced ([safe_launch] enforce = false): "
+                                      + error)
+        for warning in warnings:
+            self.emitter.emit(events.CONFIG_WARNING, summary="validate: warning: " + warning,
+                              warning=warning)
         self.open_audit()
+
+    def validation(self, conf, checked=None):
+        """(errors, warnings, report) for a parsed ``conf``; the launch's and
+        the reload's one rule.  ``checked``: the records made before the parse,
+        proved unchanged now."""
+        from safe_launch import configfiles
+        from safe_launch import validate
+        guard = self.decisions["guard"]
+        policy = conf.safe_launch
+        paths = self.files_to_read(guard) + self.files_to_read(guard, conf)
+        records = [self.check_file(path, kind, policy.file_policy, conf) for path, kind in paths]
+        errors = ["%s: %s" % (r.path, p) for r in records for p in r.problems]
+        if checked is not None:
+            errors += list(configfiles.verify_unchanged(checked))
+            self.file_records = [file_record(r) for r in records]
+        denied = set(policy.denied_cli_options)
+        errors += ["--%s: denied by [safe_launch] denied_cli_options" % key
+                   for key in guard.options if key.rpartition(".")[2] in denied]
+        report = (validate.eager_check(conf, records)
+                  + validate.unknown_keys(conf, records, environ=os.environ))
+        errors += [str_problem(p) for p in report.errors]
+        warnings = [str_problem(p) for p in report.warnings] + list(guard.warnings)
+        return errors, warnings, report
 
     def open_audit(self):
         """The audit trail: required before the launch goes on (73), fail-open after."""
@@ -165,8 +233,8 @@ class Launch:
         self.emitter.replay(sink)
 
     def config_problems(self, conf):
-        """Every problem of a parsed configuration (the launch's and reload's rule)."""
-        return []
+        """Every error of a candidate configuration (for a reload)."""
+        return self.validation(conf)[0]
 
     def phase_workers(self):
         from safe_launch import resources
@@ -277,7 +345,8 @@ class Launch:
         """SIGHUP: pass it to the service only if the new configuration is clean."""
         from safe_launch import reload
         self.notifier.reloading("reloading: checking the new configuration")
-        decision = reload.check(self.conf, self.argv, self.spec, self.config_problems)
+        decision = reload.check(self.conf, list(self.decisions["guard"].argv), self.spec,
+                                self.config_problems)
         self.emitter.emit(events.RELOAD_ACCEPTED if decision.ok else events.RELOAD_REFUSED,
                           outcome="success" if decision.ok else "failure",
                           summary=decision.summary(), problems=list(decision.problems))
@@ -299,6 +368,46 @@ def identity(spec, argv):
         "loginuid": None if loginuid == 4294967295 else loginuid,
         "invocation_id": os.environ.get("INVOCATION_ID"),
     }
+
+
+@dataclasses.dataclass(frozen=True)
+class Validation:
+    """The validate phase's decision: what was wrong, what was checked."""
+
+    error_count: int
+    warnings: tuple
+    errors: tuple
+    files: tuple          # path, kind, sha256, owner, group, mode of each file read
+    env_sources: tuple    # (group, option, OS_* variable name): names, never values
+
+    def summary(self):
+        return "validate: %d error(s), %d warning(s), %d file(s) checked, %d value(s) " \
+               "from the environment" % (self.error_count, len(self.warnings),
+                                         len(self.files), len(self.env_sources))
+
+
+def str_problem(problem):
+    where = "[%s] %s" % (problem.group or "DEFAULT", problem.option) if problem.option \
+        else "[%s]" % problem.group
+    source = " (%s)" % problem.source if problem.source else ""
+    return "%s%s: %s" % (where, source, problem.message)
+
+
+def file_record(record):
+    return {"path": record.path, "kind": record.kind, "sha256": record.sha256,
+            "uid": record.uid, "gid": record.gid,
+            "mode": None if record.mode is None else "%04o" % (record.mode & 0o7777)}
+
+
+def service_gid(user):
+    """gid of ``[safe_launch] service_user``'s group (None: not set)."""
+    if not user:
+        return None
+    import pwd
+    try:
+        return pwd.getpwnam(user).pw_gid
+    except KeyError:
+        return None
 
 
 def service_uid(user):

@@ -29,7 +29,8 @@ def check(args):
     errors = [dict(phase=e.data.get("phase"), message=e.data.get("error"),
                    **{k: e.data[k] for k in ("option", "group", "file") if k in e.data})
               for e in collector.events if e.event == events.LAUNCH_FAILED]
-    warnings = [w for e in collector.events for w in e.data.get("warnings", ())]
+    warnings = [e.data.get("warning") or e.data.get("error") for e in collector.events
+                if e.event == events.CONFIG_WARNING]
     if args.format == "json":
         print(json.dumps({"ok": code == 0, "exit_code": code, "service": service.binary,
                           "errors": errors, "warnings": warnings,
@@ -40,9 +41,7 @@ def check(args):
                          indent=2, sort_keys=True))
     else:
         for e in collector.events:
-            print(("ERROR " if e.outcome == "failure" else "") + e.summary)
-        for warning in warnings:
-            print("WARNING %s" % warning)
+            print(("ERROR " if e.event == events.LAUNCH_FAILED else "") + e.summary)
         print("%s: %s (exit %d)" % (service.binary, "ok" if code == 0 else "refused", code))
     return code
 

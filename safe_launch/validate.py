@@ -1,0 +1,386 @@
+"""Validation after the parse: every value, every key, in one pass.
+
+oslo.config checks a value only when it is first read (``[scheduler] workers
+= abc`` fails after database access, one error at a time) and ignores keys no
+option matches.  :func:`eager_check` reads every registered option now and
+collects every error; :func:`unknown_keys` compares every (section, key) of
+the loaded files, and every ``OS_<GROUP>__<OPT>`` variable, with the options
+known for the service; :func:`config_source_check` catches ``config_source``
+before the parse, which is when oslo.config would fetch it.
+
+Known options are those registered at runtime plus those of nova's
+config-generator namespaces, read from ``safe_launch/data/known_opts.json``
+(written by ``tools/gen_known_opts.py``): loading the namespaces themselves
+would import eventlet and oslo.messaging before the backend is chosen and
+take about a second.  Messages never carry values of secret options;
+``env_sources`` records variable names only.
+"""
+
+import contextlib
+import dataclasses
+import difflib
+import functools
+import importlib.metadata
+import json
+import logging
+import os
+
+from oslo_config import cfg
+from oslo_config import types
+from oslo_log import versionutils
+
+from safe_launch import configfiles
+
+NOVA_NAMESPACES = (
+    "nova.conf", "oslo.log", "oslo.messaging", "oslo.policy", "oslo.privsep",
+    "oslo.service.periodic_task", "oslo.service.service", "oslo.middleware",
+    "oslo.concurrency", "keystonemiddleware.auth_token",
+)
+KNOWN_OPTS = os.path.join(os.path.dirname(__file__), "data", "known_opts.json")
+POLICIES = ("error", "warn", "ignore")
+
+
+@dataclasses.dataclass(frozen=True)
+class Problem:
+    """One finding about one option, key or section.
+
+    ``option`` is None for a whole section; ``source`` says where the value
+    or key came from (a file path, an environment variable name), None when
+    unknown.
+    """
+
+    group: str
+    option: str
+    message: str
+    source: str = None
+
+
+@dataclasses.dataclass(frozen=True)
+class ValidationReport:
+    errors: tuple = ()
+    warnings: tuple = ()
+    env_sources: tuple = ()     # (group, option, environment variable name)
+
+    @property
+    def ok(self):
+        return not self.errors
+
+    def __add__(self, other):
+        return ValidationReport(self.errors + other.errors, self.warnings + other.warnings,
+                                self.env_sources + other.env_sources)
+
+    def summary(self):
+        return "validate: %d error(s), %d warning(s), %d value(s) from the environment" % (
+            len(self.errors), len(self.warnings), len(self.env_sources))
+
+
+def env_name(group, option):
+    """The environment variable oslo.config reads ``option`` of ``group`` from."""
+    return "OS_%s__%s" % ((group or "DEFAULT").upper(), option.upper())
+
+
+def _norm(group):
+    """A section or group name as oslo.config matches it (DEFAULT exactly)."""
+    return "DEFAULT" if group in (None, "DEFAULT") else group.lower()
+
+
+def registered_opts(conf):
+    """``(group, opt)`` for every option registered on ``conf`` ("DEFAULT" for none).
+
+    oslo.config has no public API for the Opt objects (needed for
+    ``secret`` and ``deprecated_opts``): this uses the private
+    ``ConfigOpts._all_opt_infos()``, as oslo-config-validator does.
+    """
+    return [(group.name if group is not None else "DEFAULT", info["opt"])
+            for info, group in conf._all_opt_infos()]
+
+
+def _file_source(files, group, opt):
+    """The last of ``files`` that sets ``opt`` of ``group`` (or a deprecated name)."""
+    names = {(_norm(group), opt.dest)} | {
+        (_norm(d.group or group), d.name or opt.dest)
+        for d in opt.deprecated_opts if d.name or d.group}
+    found = None
+    for path in _paths(files):
+        try:
+            sections = configfiles.read_sections(path)
+        except (OSError, ValueError):
+            continue
+        if any((_norm(s), k) in names for s, keys in sections.items() for k in keys):
+            found = path
+    return found
+
+
+def _paths(files):
+    return [getattr(f, "path", f) for f in files
+            if getattr(f, "kind", None) not in configfiles.DIR_KINDS]
+
+
+def _error_message(opt, exc):
+    if isinstance(exc, ValueError):
+        reason = str(exc).split(" is not valid: ", 1)[-1]
+        if opt.secret:
+            return "invalid value (not shown: secret option)"
+        return "invalid value: %s" % reason
+    if isinstance(exc, versionutils.DeprecatedConfig):
+        return "deprecated and fatal_deprecations is set: %s" % exc
+    if isinstance(exc, (cfg.NoSuchOptError, cfg.TemplateSubstitutionError)):
+        return "bad $substitution: %s" % exc     # the option itself is registered
+    return "cannot be read: %s: %s" % (type(exc).__name__, exc)
+
+
+def eager_check(conf, files=(), allow_config_source=None):
+    """Read every registered option of ``conf`` (parsed) and report every problem.
+
+    ``files``: the loaded config files (paths or FileRecords), only to name
+    the file a bad value came from.  ``allow_config_source``: default
+    ``[safe_launch] allow_config_source`` when registered, else False.
+    Deprecated names used in files are reported by :func:`unknown_keys`.
+    oslo.config's own deprecation log lines are silenced meanwhile: the
+    report carries them (oslo logs each only once, at first read).
+    """
+    if allow_config_source is None:
+        allow_config_source = bool(_safe_launch_opt(conf, "allow_config_source", False))
+    with _silenced(logging.getLogger("oslo_config.cfg")):
+        errors, warnings, env_sources = _read_all(conf, files)
+    if not allow_config_source:
+        try:
+            config_source = conf.config_source
+        except (cfg.Error, ValueError):
+            config_source = None     # reported above
+        if config_source:
+            loc = conf.get_location("config_source")
+            errors.append(Problem("DEFAULT", "config_source", _CONFIG_SOURCE_DENIED,
+                                  loc.detail if loc else None))
+    return ValidationReport(tuple(errors), tuple(warnings), tuple(env_sources))
+
+
+def _read_all(conf, files):
+    """(errors, warnings, env sources) from reading every registered option."""
+    errors, warnings, env_sources = [], [], []
+    for group, opt in registered_opts(conf):
+        name = opt.dest
+        try:
+            # get_location() evaluates the value exactly as conf[group][name]
+            # does (conversion, substitution), raising the real exception
+            # where ConfigOpts.__getattr__ would turn some into NoSuchOptError.
+            loc = conf.get_location(name, None if group == "DEFAULT" else group)
+        except Exception as exc:
+            env = env_name(group, name)
+            source = env if env in os.environ and isinstance(exc, cfg.ConfigSourceValueError) \
+                else _file_source(files, group, opt)
+            errors.append(Problem(group, name, _error_message(opt, exc), source))
+            continue
+        if loc is None:
+            continue
+        if loc.location is cfg.Locations.environment:
+            env_sources.append((group, name, loc.detail))
+        if opt.deprecated_for_removal and loc.location.is_user_controlled:
+            reason = " ".join((opt.deprecated_reason or "").split())
+            warnings.append(Problem(group, name, "[%s] %s is deprecated for removal%s" % (
+                group, name, ": " + reason if reason else ""), loc.detail or None))
+    return errors, warnings, env_sources
+
+
+@contextlib.contextmanager
+def _silenced(logger):
+    def drop(record):
+        return False
+    logger.addFilter(drop)
+    try:
+        yield
+    finally:
+        logger.removeFilter(drop)
+
+
+_CONFIG_SOURCE_DENIED = ("config_source makes oslo.config fetch configuration from other "
+                         "sources (a URL): denied unless [safe_launch] allow_config_source")
+
+
+def _raw(files, section, key):
+    """The last raw value of ``key`` in ``section`` across ``files`` (and its file)."""
+    value = source = None
+    for path in _paths(files):
+        try:
+            sections = configfiles.read_sections(path)
+        except (OSError, ValueError):
+            continue
+        for name, keys in sections.items():
+            if _norm(name) == _norm(section) and key in keys:
+                value, source = keys[key][-1], path
+    return value, source
+
+
+def config_source_check(files, environ, allow_config_source=None):
+    """Before the parse: refuse ``[DEFAULT] config_source`` in ``files`` or ``environ``.
+
+    oslo.config fetches the sources while parsing, so after the parse is too
+    late.  ``allow_config_source`` defaults to the raw ``[safe_launch]
+    allow_config_source`` of the same files.
+    """
+    if allow_config_source is None:
+        raw, _ = _raw(files, "safe_launch", "allow_config_source")
+        try:
+            allow_config_source = bool(types.Boolean()(raw)) if raw is not None else False
+        except ValueError:
+            allow_config_source = False
+    if allow_config_source:
+        return ValidationReport()
+    value, source = _raw(files, "DEFAULT", "config_source")
+    if environ.get("OS_DEFAULT__CONFIG_SOURCE"):
+        value, source = environ["OS_DEFAULT__CONFIG_SOURCE"], "OS_DEFAULT__CONFIG_SOURCE"
+    if value and value.strip():
+        return ValidationReport((Problem("DEFAULT", "config_source", _CONFIG_SOURCE_DENIED,
+                                         source),))
+    return ValidationReport()
+
+
+@functools.lru_cache(maxsize=1)
+def _known_opts_json():
+    with open(KNOWN_OPTS) as f:
+        return json.load(f)
+
+
+@dataclasses.dataclass
+class _Known:
+    opts: dict           # normalized group -> set of option names
+    deprecated: dict     # normalized group -> {deprecated name: "group.option"}
+
+
+def _add(known, group=None, names=(), deprecated=None):
+    """Add ``names`` of ``group``, and ``{deprecated group: {name: "group.option"}}``."""
+    if group is not None:
+        known.opts.setdefault(_norm(group), set()).update(names)
+    for dgroup, entries in (deprecated or {}).items():
+        known.deprecated.setdefault(_norm(dgroup), {}).update(entries)
+
+
+def _known(conf, namespaces):
+    data = _known_opts_json()
+    known = _Known({}, {})
+    for ns in namespaces:
+        try:
+            spec = data["namespaces"][ns]
+        except KeyError:
+            raise ValueError("namespace %s is not in %s: add it to NOVA_NAMESPACES and run "
+                             "tools/gen_known_opts.py" % (ns, KNOWN_OPTS))
+        for group, names in spec["opts"].items():
+            _add(known, group, names)
+        _add(known, deprecated=spec["deprecated"])
+    for group, opt in registered_opts(conf):
+        _add(known, group, (opt.dest,))
+        for d in opt.deprecated_opts:
+            if d.name or d.group:
+                _add(known, deprecated={d.group or group: {
+                    d.name or opt.dest: "%s.%s" % (group, opt.dest)}})
+    return known
+
+
+@functools.lru_cache(maxsize=4)
+def _stale(namespaces):
+    """Warnings for namespaces whose distribution changed since known_opts.json."""
+    warnings = []
+    for ns in namespaces:
+        dist, _, version = _known_opts_json()["namespaces"][ns]["distribution"].partition("==")
+        try:
+            installed = importlib.metadata.version(dist)
+        except importlib.metadata.PackageNotFoundError:
+            installed = None
+        if installed != version:
+            warnings.append(Problem(None, None, "known option names of %s come from %s %s, "
+                                    "installed: %s; run tools/gen_known_opts.py"
+                                    % (ns, dist, version, installed), KNOWN_OPTS))
+    return tuple(warnings)
+
+
+def _hint(name, candidates, limit=0.8):
+    candidates = sorted(candidates)
+    for candidate in candidates:
+        if candidate.replace("-", "_").lower() == name.replace("-", "_").lower():
+            return " (did you mean %s?)" % candidate
+    close = difflib.get_close_matches(name, candidates, n=1, cutoff=limit)
+    return " (did you mean %s?)" % close[0] if close else ""
+
+
+def _safe_launch_opt(conf, name, default):
+    """``[safe_launch] <name>``, or ``default`` when unregistered or invalid.
+
+    An invalid value is one of the errors :func:`eager_check` reports.
+    """
+    try:
+        return conf.safe_launch[name] if "safe_launch" in conf else default
+    except (cfg.Error, ValueError):
+        return default
+
+
+def _policy(conf, name, given, default):
+    if given is None:
+        given = _safe_launch_opt(conf, name, default)
+    if given not in POLICIES:
+        raise ValueError("%s policy must be one of %s, not %r" % (name, POLICIES, given))
+    return given
+
+
+def unknown_keys(conf, files, extra_namespaces=NOVA_NAMESPACES, key_policy=None,
+                 section_policy=None, environ=None):
+    """Compare every (section, key) of ``files`` with the known options.
+
+    Known: options registered on ``conf`` plus those of ``extra_namespaces``
+    (from known_opts.json), and every keystoneauth plugin option in a group
+    that has ``auth_type`` or that an ``auth_section`` names.  A deprecated
+    name is a warning; an unknown key in a known section goes by
+    ``key_policy``, an unknown section by ``section_policy`` ("error",
+    "warn" or "ignore"; default: ``[safe_launch] unknown_keys`` and
+    ``unknown_sections``).  With ``environ``, ``OS_<GROUP>__<OPT>``
+    variables naming no known option go by ``key_policy`` too.
+    """
+    key_policy = _policy(conf, "unknown_keys", key_policy, "error")
+    section_policy = _policy(conf, "unknown_sections", section_policy, "warn")
+    known = _known(conf, extra_namespaces)
+    errors, warnings = [], list(_stale(tuple(extra_namespaces)))
+    report = {"error": errors.append, "warn": warnings.append, "ignore": lambda p: None}
+    parsed = []
+    for path in _paths(files):
+        try:
+            parsed.append((path, configfiles.read_sections(path)))
+        except (OSError, ValueError) as exc:
+            errors.append(Problem(None, None, "cannot be parsed: %s" % exc, path))
+    auth = _known_opts_json()["auth_plugin_opts"]
+    auth_groups = {g for g, names in known.opts.items() if "auth_type" in names}
+    auth_groups |= {_norm(v) for _, sections in parsed for keys in sections.values()
+                    for v in keys.get("auth_section", ()) if v.strip()}
+    for group in auth_groups:
+        _add(known, group, auth["opts"], {group: {
+            name: "%s.%s" % (group, dest) for name, dest in auth["deprecated"].items()}})
+    for path, sections in parsed:
+        for section, keys in sections.items():
+            group = _norm(section)
+            if group not in known.opts and group not in known.deprecated:
+                report[section_policy](Problem(section, None, "[%s]: unknown section, ignored by "
+                                               "oslo.config%s" % (section, _hint(
+                                                   section, known.opts, 0.75)), path))
+                continue
+            for key in keys:
+                _check_key(known, group, section, key, path, report[key_policy], warnings)
+    for var in sorted(environ or ()):
+        group, sep, key = var[3:].partition("__")
+        if not var.startswith("OS_") or not sep:
+            continue
+        names = known.opts.get("DEFAULT" if group == "DEFAULT" else group.lower(), ())
+        if key not in {n.upper() for n in names}:
+            report[key_policy](Problem(group, key, "environment variable %s names no known "
+                                       "option; oslo.config ignores it" % var, var))
+    return ValidationReport(tuple(errors), tuple(warnings))
+
+
+def _check_key(known, group, section, key, path, report, warnings):
+    if key in known.opts.get(group, ()):
+        return
+    new = known.deprecated.get(group, {}).get(key)
+    if new is not None:
+        new_group, _, new_name = new.rpartition(".")
+        warnings.append(Problem(section, key, "[%s] %s is deprecated; use [%s] %s"
+                                % (section, key, new_group, new_name), path))
+        return
+    report(Problem(section, key, "[%s] %s: unknown option, ignored by oslo.config%s"
+                   % (section, key, _hint(key, known.opts.get(group, ()))), path))
