@@ -3,6 +3,7 @@
 import signal
 
 from tests.functional.conftest import bin_path, until
+from tests.functional.test_scheduler import rpc_ping
 
 PREFIX = "nova-scheduler-safe:"
 
@@ -11,8 +12,8 @@ def ready(proc):
     return any("ready:" in line for line in proc.lines(PREFIX))
 
 
-def start(make_env, launch):
-    env = make_env(workers=1)
+def start(make_env, launch, **kw):
+    env = make_env(workers=1, **kw)
     proc = launch([bin_path("nova-scheduler-safe"), "--config-file", env.conf])
     assert until(lambda: ready(proc), 30), proc.output()
     return env, proc
@@ -33,9 +34,10 @@ def test_a_valid_edit_is_passed_to_the_service(make_env, launch):
     assert proc.wait(15) == 0
 
 
-def test_an_invalid_cli_value_is_refused_and_the_service_keeps_serving(make_env, launch):
+def test_an_invalid_cli_value_is_refused_and_the_service_keeps_serving(make_env, launch,
+                                                                     rabbit):
     """Stock nova's master deadlocks here and then ignores SIGTERM."""
-    env, proc = start(make_env, launch)
+    env, proc = start(make_env, launch, transport_url=rabbit.url)
     workers = proc.children()
     append(env, "\n[DEFAULT]\ndebug = maybe\n")
     proc.signal(signal.SIGHUP)
@@ -44,5 +46,16 @@ def test_an_invalid_cli_value_is_refused_and_the_service_keeps_serving(make_env,
     count = env.services("nova-scheduler")[0][3]
     assert until(lambda: env.services("nova-scheduler")[0][3] > count, 20)
     assert proc.children() == workers
+    assert rpc_ping(rabbit.url) == "pong"
+    proc.signal(signal.SIGTERM)
+    assert proc.wait(15) == 0
+
+
+def test_an_unknown_key_is_refused_on_reload(make_env, launch):
+    env, proc = start(make_env, launch)
+    append(env, "\n[oslo_messaging_rabbit]\nssl_ca_fiel = /etc/ssl/ca.pem\n")
+    proc.signal(signal.SIGHUP)
+    refused = until(lambda: proc.lines(PREFIX + " reload refused"), 15)
+    assert refused and "ssl_ca_fiel" in refused[0], proc.output()
     proc.signal(signal.SIGTERM)
     assert proc.wait(15) == 0
