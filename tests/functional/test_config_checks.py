@@ -158,8 +158,9 @@ def conf_path(tmp_path_factory):
 @given(tokens=st.lists(st.one_of(st.sampled_from(TOKENS), st.text(max_size=12)), max_size=8))
 def test_random_argv_ends_in_0_64_or_78_without_traceback(tokens, conf_path, capsys):
     import nova.conf
-    from safe_launch import NOVA_SCHEDULER
+
     from safe_launch.launcher import Launch
+    from safe_launch.spec import NOVA_SCHEDULER
 
     argv = list(tokens)
     handlers = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}

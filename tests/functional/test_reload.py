@@ -34,8 +34,8 @@ def test_a_valid_edit_is_passed_to_the_service(make_env, launch):
     assert proc.wait(15) == 0
 
 
-def test_an_invalid_cli_value_is_refused_and_the_service_keeps_serving(make_env, launch,
-                                                                     rabbit):
+def test_an_invalid_cli_value_is_refused_and_the_service_keeps_serving(
+        make_env, launch, rabbit):
     """Stock nova's master deadlocks here and then ignores SIGTERM."""
     env, proc = start(make_env, launch, transport_url=rabbit.url)
     workers = proc.children()
