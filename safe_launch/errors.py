@@ -38,16 +38,17 @@ class LaunchError(Exception):
     """A refusal or failure that ends the launch with ``code``.
 
     ``problems`` lists every individual error (each a short string naming the
-    option or file and the rule); ``message`` summarises them.  Messages must
-    already be free of secrets.
+    option or file and the rule); ``message`` summarises them; ``details``
+    says, per problem, which file, group and option it applies to.
     """
 
-    def __init__(self, code, message, problems=(), phase=None):
+    def __init__(self, code, message, problems=(), phase=None, details=()):
         super().__init__(message)
         self.code = ExitCode(code)
         self.message = message
         self.problems = tuple(problems) or (message,)
         self.phase = phase
+        self.details = tuple(details)   # per problem: {"file"/"group"/"option": ...}
 
 
 def table_markdown():

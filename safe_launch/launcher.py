@@ -57,7 +57,7 @@ class Launch:
                 getattr(self, "phase_" + phase)()
                 if phase == self.until:
                     break
-            return self.result()
+            return ExitCode.OK
         except LaunchError as exc:
             return self.failed(exc)
         except signals.StopRequested as exc:
@@ -75,11 +75,11 @@ class Launch:
         error.phase = error.phase or self.phase
         if self.monitor is not None:
             self.monitor.outcome.stopping = True
-        for problem in error.problems:
+        for problem, where in zip(error.problems, error.details or [{}] * len(error.problems)):
             self.emitter.emit(events.LAUNCH_FAILED, outcome="failure",
                               summary="%s: %s" % (error.phase, problem), phase=error.phase,
                               exit_code=int(error.code), error=problem,
-                              error_class=type(exc or error).__name__)
+                              error_class=type(exc or error).__name__, **where)
         if exc is not None and self._debug():
             traceback.print_exception(exc, file=sys.stderr)
         self.notifier.status(self.masker.mask("failed in %s: %s (exit %d)" % (
@@ -98,9 +98,6 @@ class Launch:
         self.emitter.emit(event, summary=decision.summary(), phase=phase,
                           decision=dataclasses.asdict(decision))
         return decision
-
-    def result(self):
-        return ExitCode.OK
 
     # -- phases ----------------------------------------------------------------
 
@@ -127,11 +124,12 @@ class Launch:
         # are judged after the parse, under the configured [safe_launch] policy.
         self.files = [self.check_file(path, kind, "off") for path, kind in
                       self.files_to_read(guard)]
-        problems = ["%s: %s" % (r.path, p) for r in self.files for p in r.problems]
-        problems += [str_problem(p) for p in validate.config_source_check(
+        problems = [("%s: %s" % (r.path, p), {"file": r.path})
+                    for r in self.files for p in r.problems]
+        problems += [problem_of(p) for p in validate.config_source_check(
             self.files, os.environ).errors]
         if problems:
-            raise LaunchError(ExitCode.CONFIG, problems[0], problems)
+            raise config_error(problems)
         decision = parse.parse(self.spec, self.conf, list(guard.argv))
         self.decide("parse", events.CONFIG_PARSED, decision)
 
@@ -154,11 +152,12 @@ class Launch:
 
     def phase_validate(self):
         """Every value, every key, every file's owner and mode: all errors at once."""
-        errors, warnings, report = self.validation(self.conf, self.files)
+        problems, warnings, report = self.validation(self.conf, self.files)
+        errors = [text for text, _ in problems]
         decision = Validation(len(errors), tuple(warnings), tuple(errors),
                               tuple(self.file_records), report.env_sources)
         if errors and self.conf.safe_launch.enforce:
-            raise LaunchError(ExitCode.CONFIG, errors[0], errors)
+            raise config_error(problems)
         self.decide("validate", events.CONFIG_VALIDATED, decision)
         for error in errors:
             self.emitter.emit(events.CONFIG_WARNING, outcome="failure", error=error,
@@ -171,25 +170,28 @@ class Launch:
 
     def validation(self, conf, checked=None):
         """(errors, warnings, report) for a parsed ``conf``; the launch's and
-        the reload's one rule.  ``checked``: the records made before the parse,
-        proved unchanged now."""
+        the reload's one rule.  Each error is ``(text, where)``, where names
+        the file, group and option it applies to.  ``checked``: the records
+        made before the parse, proved unchanged now."""
         from safe_launch import configfiles
         from safe_launch import validate
         guard = self.decisions["guard"]
         policy = conf.safe_launch
         paths = self.files_to_read(guard) + self.files_to_read(guard, conf)
         records = [self.check_file(path, kind, policy.file_policy, conf) for path, kind in paths]
-        errors = ["%s: %s" % (r.path, p) for r in records for p in r.problems]
+        errors = [("%s: %s" % (r.path, p), {"file": r.path})
+                  for r in records for p in r.problems]
         if checked is not None:
-            errors += list(configfiles.verify_unchanged(checked))
+            errors += [(p, {}) for p in configfiles.verify_unchanged(checked)]
             self.file_records = [file_record(r) for r in records]
         denied = set(policy.denied_cli_options)
-        errors += ["--%s: denied by [safe_launch] denied_cli_options" % key
+        errors += [("--%s: denied by [safe_launch] denied_cli_options" % key,
+                    {"option": key.rpartition(".")[2]})
                    for key in guard.options if key.rpartition(".")[2] in denied]
         report = (validate.eager_check(conf, records)
                   + validate.unknown_keys(conf, records, environ=os.environ))
-        errors += [str_problem(p) for p in report.errors]
-        warnings = [str_problem(p) for p in report.warnings] + list(guard.warnings)
+        errors += [problem_of(p) for p in report.errors]
+        warnings = [problem_of(p)[0] for p in report.warnings] + list(guard.warnings)
         return errors, warnings, report
 
     def open_audit(self):
@@ -234,7 +236,7 @@ class Launch:
 
     def config_problems(self, conf):
         """Every error of a candidate configuration (for a reload)."""
-        return self.validation(conf)[0]
+        return [text for text, _ in self.validation(conf)[0]]
 
     def phase_workers(self):
         from safe_launch import resources
@@ -386,11 +388,25 @@ class Validation:
                                          len(self.files), len(self.env_sources))
 
 
-def str_problem(problem):
-    where = "[%s] %s" % (problem.group or "DEFAULT", problem.option) if problem.option \
-        else "[%s]" % problem.group
+def problem_of(problem):
+    """A validate.Problem as (one line, where it applies)."""
+    group = problem.group or "DEFAULT"
+    where = "[%s] %s" % (group, problem.option) if problem.option else "[%s]" % group
     source = " (%s)" % problem.source if problem.source else ""
-    return "%s%s: %s" % (where, source, problem.message)
+    detail = {"group": group, "option": problem.option}
+    if problem.source and problem.source.startswith("/"):
+        detail["file"] = problem.source
+    message = problem.message
+    if message.startswith(where + ": "):
+        message = message[len(where) + 2:]
+    return "%s%s: %s" % (where, source, message), detail
+
+
+def config_error(problems):
+    """LaunchError(78) listing every ``(text, where)`` problem."""
+    texts = [text for text, _ in problems]
+    return LaunchError(ExitCode.CONFIG, texts[0], texts,
+                       details=[where for _, where in problems])
 
 
 def file_record(record):

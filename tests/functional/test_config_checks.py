@@ -4,6 +4,7 @@ Each test names the stock nova-scheduler 34 behaviour it replaces
 (measured: ../shared/notes/nova-and-oslo-facts.md §2-§4).
 """
 
+import json
 import os
 import re
 import signal
@@ -175,3 +176,17 @@ def test_random_argv_ends_in_0_64_or_78_without_traceback(tokens, conf_path, cap
     assert code in (0, 64, 78), (argv, code, captured.err)
     assert "Traceback" not in captured.err + captured.out
     assert sys.modules.get("eventlet") is None
+
+
+def test_check_json_lists_every_error_with_where_it_applies(make_env):
+    env = make_env(extra="\n[scheduler]\nworkers = abc\n\n[oslo_messaging_rabbit]\n"
+                         "ssl_ca_fiel = /etc/ssl/ca.pem\n")
+    result = subprocess.run([bin_path("safe-launch"), "check", "--format", "json",
+                             "--config-file", env.conf], capture_output=True, text=True,
+                            timeout=60)
+    report = json.loads(result.stdout)
+    assert result.returncode == report["exit_code"] == 78 and report["ok"] is False
+    where = {(e["phase"], e.get("group"), e.get("option"), e.get("file"))
+             for e in report["errors"]}
+    assert ("validate", "scheduler", "workers", env.conf) in where
+    assert ("validate", "oslo_messaging_rabbit", "ssl_ca_fiel", env.conf) in where
