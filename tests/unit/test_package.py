@@ -30,10 +30,14 @@ def test_every_exit_code_has_one_row():
     assert [code for code, _ in errors.EXIT_TABLE] == list(errors.ExitCode)
 
 
+class OperationalError(Exception):
+    """Stands for sqlalchemy's, which classify() knows by name only."""
+
+
+OperationalError.__module__ = "sqlalchemy.exc"
+
+
 def test_unknown_exceptions_are_internal_errors_and_known_ones_are_mapped():
-    class OperationalError(Exception):
-        pass
-    OperationalError.__module__ = "sqlalchemy.exc"
     assert errors.classify(OperationalError()) == errors.ExitCode.TEMPFAIL
     assert errors.classify(ModuleNotFoundError("x")) == errors.ExitCode.UNAVAILABLE
     assert errors.classify(PermissionError()) == errors.ExitCode.OSERR
