@@ -244,7 +244,7 @@ class Launch:
         group = self.conf[self.spec.workers_group] if self.spec.workers_group else self.conf
         requested = group[self.spec.workers_name]
         policy = self.conf.safe_launch
-        decision = workers.bound_workers(
+        decision = workers.bound(
             requested, resources.probe(), policy=policy.worker_bound,
             per_worker_memory=policy.worker_memory_mb * 2 ** 20,
             threads_per_worker=policy.worker_threads, rounding=policy.cpu_rounding,
@@ -254,6 +254,13 @@ class Launch:
         self.conf.set_override(self.spec.workers_name, decision.effective,
                                group=self.spec.workers_group)
         self.decide("workers", events.WORKERS_BOUNDED, decision)
+        if requested and decision.effective < requested:
+            self.emitter.emit(events.CONFIG_WARNING, summary="workers: warning: [%s] %s = %d "
+                              "clamped to %d (bound by %s)" % (
+                                  self.spec.workers_group, self.spec.workers_name, requested,
+                                  decision.effective, decision.bound_by),
+                              warning="clamped %s from %d to %d" % (
+                                  self.spec.workers_opt, requested, decision.effective))
 
     def phase_patching(self):
         from safe_launch import patching

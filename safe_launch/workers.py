@@ -86,8 +86,8 @@ def memory_reserve(resources):
     return max(MIN_RESERVE, share)
 
 
-def bound_workers(requested, resources, *, policy="clamp", per_worker_memory=192 * 2 ** 20,
-                  threads_per_worker=32, rounding="ceil", max_workers=None):
+def bound(requested, resources, *, policy="clamp", per_worker_memory=192 * 2 ** 20,
+          threads_per_worker=32, rounding="ceil", max_workers=None):
     """Decide the worker count; see the module docstring for the caps.
 
     ``requested`` None or 0 means auto: the bound.  Above the bound, ``clamp``

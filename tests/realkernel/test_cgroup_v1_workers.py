@@ -27,7 +27,7 @@ import json, sys
 sys.stdin.readline()
 from safe_launch import resources, workers
 res = resources.probe()
-decision = workers.bound_workers(None, res)
+decision = workers.bound(None, res)
 print(json.dumps({"cpu_limit": res.cpu_limit, "source": res.sources["cpu"],
                   "leaf": res.cgroups["cpu"].leaf, "how": res.cgroups["cpu"].how,
                   "effective": decision.effective, "bound_by": decision.bound_by}))
@@ -114,7 +114,7 @@ def v1_cpu_cgroup(quota, period=100000, parent=None):
 
 
 def probe_inside(cgroup):
-    """Run a fresh Python in ``cgroup``: its probe() and bound_workers(None) as a dict."""
+    """Run a fresh Python in ``cgroup``: its probe() and bound(None) as a dict."""
     child = subprocess.Popen([sys.executable, "-c", CHILD], stdin=subprocess.PIPE,
                              stdout=subprocess.PIPE, text=True)
     try:

@@ -8,7 +8,7 @@ import pytest
 
 from safe_launch import resources
 from safe_launch.resources import probe
-from safe_launch.workers import bound_workers
+from safe_launch.workers import bound
 
 PID = 4242
 GiB = 2 ** 30
@@ -101,8 +101,8 @@ def test_v2_quota_on_a_parent_with_max_on_the_leaf(tree):
     assert res.memory_available == 636870912
     assert "pod1.slice/memory.max" in res.sources["memory"]
     assert res.cgroups["cpu"].how == "mountinfo"
-    assert bound_workers(None, res).caps["cpu"] == 3
-    assert bound_workers(None, res, rounding="floor").caps["cpu"] == 2
+    assert bound(None, res).caps["cpu"] == 3
+    assert bound(None, res, rounding="floor").caps["cpu"] == 2
     assert res.warnings == ()
 
 
@@ -263,7 +263,7 @@ def test_pids_max_on_a_parent(tree):
     res = tree.probe()
     assert res.pids_available == 24
     assert "/sys/fs/cgroup/p/pids.max 64" in res.sources["pids"]
-    assert bound_workers(None, res, threads_per_worker=4).caps["pids"] == 6
+    assert bound(None, res, threads_per_worker=4).caps["pids"] == 6
 
 
 def test_affinity_list_under_a_fractional_quota(tree):

@@ -1,4 +1,4 @@
-"""bound_workers(): the worker-count policy over probed resources."""
+"""bound(): the worker-count policy over probed resources."""
 
 import dataclasses
 from fractions import Fraction
@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 import pytest
 
 from safe_launch.resources import Resources
-from safe_launch.workers import bound_workers
+from safe_launch.workers import bound
 from safe_launch.workers import memory_reserve
 from safe_launch.workers import round_cpus
 
@@ -30,7 +30,7 @@ def res(cpus=2, quota=None, memory=None, limit=None, total=None, pids=None, cpu_
 
 
 def test_summary_of_a_clamp_on_this_two_cpu_machine():
-    decision = bound_workers(64, res(memory=64 * MiB + 95 * PER_WORKER))
+    decision = bound(64, res(memory=64 * MiB + 95 * PER_WORKER))
     assert decision.summary() == ("workers=2 (requested 64, bound by cpu: 2.0 CPUs (affinity 2), "
                                   "memory 95, pids unlimited; clamp)")
     assert (decision.effective, decision.bound, decision.bound_by, decision.refused) == \
@@ -40,36 +40,36 @@ def test_summary_of_a_clamp_on_this_two_cpu_machine():
 
 def test_auto_uses_the_bound():
     for requested in (None, 0):
-        decision = bound_workers(requested, res(cpus=4, quota=Fraction(3, 2)))
+        decision = bound(requested, res(cpus=4, quota=Fraction(3, 2)))
         assert (decision.effective, decision.bound_by) == (2, "cpu")
         assert "requested auto" in decision.summary()
 
 
 def test_a_request_within_the_bound_is_kept():
-    decision = bound_workers(1, res(cpus=4))
+    decision = bound(1, res(cpus=4))
     assert (decision.effective, decision.bound, decision.bound_by) == (1, 4, None)
     assert decision.summary().startswith("workers=1 (requested 1, bound 4: cpu 4, ")
 
 
 def test_refuse_marks_a_request_above_the_bound():
-    decision = bound_workers(64, res(), policy="refuse")
+    decision = bound(64, res(), policy="refuse")
     assert decision.refused and decision.bound == 2 and decision.bound_by == "cpu"
     assert decision.summary().startswith("refusing workers=64 above the bound 2 (")
-    assert not bound_workers(2, res(), policy="refuse").refused
-    assert not bound_workers(None, res(), policy="refuse").refused
+    assert not bound(2, res(), policy="refuse").refused
+    assert not bound(None, res(), policy="refuse").refused
 
 
 def test_off_keeps_the_request_but_auto_still_uses_the_bound():
-    assert bound_workers(64, res(), policy="off").effective == 64
-    assert bound_workers(64, res(), policy="off").bound_by is None
-    assert bound_workers(None, res(cpus=64, quota=Fraction(3)), policy="off").effective == 3
+    assert bound(64, res(), policy="off").effective == 64
+    assert bound(64, res(), policy="off").bound_by is None
+    assert bound(None, res(cpus=64, quota=Fraction(3)), policy="off").effective == 3
 
 
 @pytest.mark.parametrize("quota, rounding, cap", [
     (Fraction(5, 2), "ceil", 3), (Fraction(5, 2), "floor", 2), (Fraction(5, 2), "nearest", 3),
     (Fraction(12, 5), "nearest", 2), (Fraction(3, 20), "ceil", 1), (Fraction(2), "ceil", 2)])
 def test_cpu_rounding(quota, rounding, cap):
-    decision = bound_workers(None, res(cpus=8, quota=quota), rounding=rounding)
+    decision = bound(None, res(cpus=8, quota=quota), rounding=rounding)
     assert decision.caps["cpu"] == cap
     assert decision.reasons == ("auto: %d, bound by cpu" % cap,)
 
@@ -80,7 +80,7 @@ def test_ceil_is_exact_on_fractions():
 
 
 def test_a_fractional_cpu_floored_to_zero_is_degraded():
-    decision = bound_workers(None, res(quota=Fraction(1, 2)), rounding="floor")
+    decision = bound(None, res(quota=Fraction(1, 2)), rounding="floor")
     assert decision.effective == 1 and "degraded: cpu" in decision.reasons
     assert decision.figures["cpu"] == "0.5 CPUs (affinity 2) -> 0 (floor)"
 
@@ -89,7 +89,7 @@ def test_memory_cap_keeps_a_reserve_of_a_tenth_of_the_limit():
     """Case 1 of the notes: 636870912 bytes of headroom in a 1 GiB pod."""
     resources = res(cpus=8, quota=Fraction(5, 2), memory=636870912, limit=GiB)
     assert memory_reserve(resources) == GiB // 10
-    decision = bound_workers(None, resources)
+    decision = bound(None, resources)
     assert (decision.caps["memory"], decision.effective, decision.bound_by) == (2, 2, "memory")
     assert decision.summary().startswith(
         "workers=2 (requested auto, bound by memory: memory 2 (607 MiB available - 102 MiB "
@@ -103,25 +103,25 @@ def test_memory_reserve_without_a_cgroup_limit():
 
 
 def test_too_little_memory_is_one_degraded_worker():
-    decision = bound_workers(8, res(cpus=8, memory=100 * MiB))
+    decision = bound(8, res(cpus=8, memory=100 * MiB))
     assert decision.effective == 1 and decision.bound_by == "memory"
     assert "degraded: memory" in decision.reasons
 
 
 def test_pids_cap_counts_threads():
-    assert bound_workers(None, res(cpus=64, pids=24), threads_per_worker=4).effective == 6
-    decision = bound_workers(None, res(pids=10))
+    assert bound(None, res(cpus=64, pids=24), threads_per_worker=4).effective == 6
+    decision = bound(None, res(pids=10))
     assert decision.effective == 1 and "degraded: pids" in decision.reasons
     assert decision.bound_by == "pids"
 
 
 def test_max_workers_is_an_absolute_cap():
-    decision = bound_workers(None, res(cpus=64), max_workers=5)
+    decision = bound(None, res(cpus=64), max_workers=5)
     assert (decision.effective, decision.bound_by) == (5, "max_workers")
 
 
 def test_ties_name_the_cpu_first():
-    decision = bound_workers(None, res(memory=64 * MiB + 2 * PER_WORKER))
+    decision = bound(None, res(memory=64 * MiB + 2 * PER_WORKER))
     assert decision.caps == {"cpu": 2, "memory": 2, "pids": None}
     assert decision.bound_by == "cpu"
 
@@ -134,11 +134,11 @@ def test_invalid_arguments(kwargs):
     kwargs = dict(kwargs)
     requested = kwargs.pop("requested")
     with pytest.raises(ValueError):
-        bound_workers(requested, res(), **kwargs)
+        bound(requested, res(), **kwargs)
 
 
 def test_decision_is_frozen_and_serialisable():
-    decision = bound_workers(3, res())
+    decision = bound(3, res())
     with pytest.raises(dataclasses.FrozenInstanceError):
         decision.effective = 5
     assert decision.as_dict()["effective"] == 2
@@ -165,7 +165,7 @@ options_st = st.fixed_dictionaries({
 
 @given(requested_st, resources_st, options_st)
 def test_policy_properties(requested, resources, options):
-    d = bound_workers(requested, resources, **options)
+    d = bound(requested, resources, **options)
     known = [cap for cap in d.caps.values() if cap is not None]
     assert d.effective >= 1 and d.bound == min(known) >= 1
     assert d.bound <= max(1, math.ceil(resources.cpu_fraction))
@@ -193,8 +193,8 @@ def test_more_memory_never_lowers_the_bound(requested, resources, extra, options
     if resources.memory_available is None:
         return
     more = dataclasses.replace(resources, memory_available=resources.memory_available + extra)
-    assert bound_workers(requested, more, **options).bound >= \
-        bound_workers(requested, resources, **options).bound
+    assert bound(requested, more, **options).bound >= \
+        bound(requested, resources, **options).bound
 
 
 @given(st.builds(Fraction, st.integers(1, 10 ** 7), st.integers(1, 10 ** 6)))
