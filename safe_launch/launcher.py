@@ -142,9 +142,8 @@ class Launch:
         from safe_launch import configfiles
         trusted_uids, trusted_gid = (0,), None
         if conf is not None:
-            uid = service_uid(conf.safe_launch.service_user)
+            uid, trusted_gid = service_account(conf.safe_launch.service_user)
             trusted_uids = (0, os.geteuid() if uid is None else uid)
-            trusted_gid = service_gid(conf.safe_launch.service_user)
         return configfiles.check_file(path, kind, policy, trusted_uids=trusted_uids,
                                       trusted_gid=trusted_gid,
                                       allowed_dirs=configfiles.allowed_dirs(
@@ -207,7 +206,7 @@ class Launch:
         try:
             key = audit.load_key(policy.audit_key_file) if policy.audit_key_file else None
             sink = audit.AuditFile(policy.audit_log, key=key,
-                                   service_uid=service_uid(policy.service_user)).open()
+                                   service_uid=service_account(policy.service_user)[0]).open()
             # Written directly, not through the fail-open emitter: a trail that
             # cannot be written now must stop the launch.
             for record in self.emitter.history:
@@ -422,26 +421,16 @@ def file_record(record):
             "mode": None if record.mode is None else "%04o" % (record.mode & 0o7777)}
 
 
-def service_gid(user):
-    """gid of ``[safe_launch] service_user``'s group (None: not set)."""
+def service_account(user):
+    """(uid, gid) of ``[safe_launch] service_user``; (None, None) when unset."""
     if not user:
-        return None
+        return None, None
     import pwd
     try:
-        return pwd.getpwnam(user).pw_gid
-    except KeyError:
-        return None
-
-
-def service_uid(user):
-    """uid of ``[safe_launch] service_user`` (None: the effective user)."""
-    if not user:
-        return None
-    import pwd
-    try:
-        return pwd.getpwnam(user).pw_uid
+        entry = pwd.getpwnam(user)
     except KeyError:
         raise LaunchError(ExitCode.CONFIG, "[safe_launch] service_user: no such user %r" % user)
+    return entry.pw_uid, entry.pw_gid
 
 
 def safe_main(spec, argv=None):

@@ -41,8 +41,7 @@ class WorkerReports:
 class ServeOutcome:
     """What the wait phase observed (filled in by the monitor thread)."""
 
-    ready_at: float = None
-    ready_workers: int = 0
+    ready_at: float = None        # when the first worker became ready
     failures: list = dataclasses.field(default_factory=list)
     crash_cause: str = None
     stopping: bool = False
@@ -104,7 +103,6 @@ class Monitor:
         elif kind == "ready":
             self._ready.add(pid)
             self.outcome.failures.clear()
-            self.outcome.ready_workers += 1
             self.emitter.emit(events.WORKER_STARTED, worker_pid=pid)
             if self.outcome.ready_at is None:
                 self.outcome.ready_at = self.clock()

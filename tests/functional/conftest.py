@@ -51,6 +51,15 @@ class NovaEnv:
         self.conf = sandbox.write_conf(self.dir, transport_url, workers, extra=FAST + extra)
         self.cell_db = os.path.join(self.dir, "nova_cell1.sqlite")
 
+    def break_cell_db(self):
+        """Point [database] at an empty sqlite file: workers fail in start()."""
+        empty = os.path.join(self.dir, "empty.sqlite")
+        open(empty, "w").close()
+        with open(self.conf) as f:
+            conf = f.read().replace("sqlite:///%s" % self.cell_db, "sqlite:///%s" % empty)
+        with open(self.conf, "w") as f:
+            f.write(conf)
+
     def services(self, binary=None):
         try:
             with sqlite3.connect(self.cell_db, timeout=5) as db:

@@ -49,15 +49,10 @@ def test_ready_only_after_the_services_row_exists(make_env, launch, notify_socke
     assert proc.wait(15) == 0
 
 
-def test_never_ready_during_a_crash_loop(make_env, launch, notify_socket, tmp_path):
+def test_never_ready_during_a_crash_loop(make_env, launch, notify_socket):
     path, sock = notify_socket
     env = make_env()
-    empty = tmp_path / "empty.sqlite"
-    empty.touch()
-    with open(env.conf) as f:
-        conf = f.read().replace("sqlite:///%s" % env.cell_db, "sqlite:///%s" % empty)
-    with open(env.conf, "w") as f:
-        f.write(conf)
+    env.break_cell_db()
     proc = launch([bin_path("nova-scheduler-safe"), "--config-file", env.conf],
                   env=dict(os.environ, NOTIFY_SOCKET=path))
     assert proc.wait(60) == 75

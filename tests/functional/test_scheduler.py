@@ -79,14 +79,9 @@ def test_registers_and_answers_like_stock_nova_scheduler(make_env, launch, rabbi
         ("sandbox", "nova-scheduler", "scheduler"), "pong")
 
 
-def test_crash_loop_exits_75_where_stock_runs_forever(make_env, launch, tmp_path):
+def test_crash_loop_exits_75_where_stock_runs_forever(make_env, launch):
     env = make_env()
-    empty = tmp_path / "empty.sqlite"
-    empty.touch()
-    with open(env.conf) as f:
-        conf = f.read().replace("sqlite:///%s" % env.cell_db, "sqlite:///%s" % empty)
-    with open(env.conf, "w") as f:
-        f.write(conf)
+    env.break_cell_db()
 
     stock = launch([bin_path("nova-scheduler"), "--config-file", env.conf])
     start = time.monotonic()
