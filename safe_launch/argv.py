@@ -188,6 +188,8 @@ def _check_value(spec, value):
     """A problem with ``value`` for ``spec``, or None."""
     if value == "":
         return "%s: empty value" % spec.canonical
+    if value == "--":       # argparse drops a "--" value even in the --opt=-- form
+        return "%s: '--' is not a value" % spec.canonical
     if spec.action == "path":
         return None
     try:

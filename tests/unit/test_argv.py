@@ -192,3 +192,8 @@ def test_random_argv_never_raises_and_is_consistent(opts, args):
         for key, value in d.options.items():
             if "$" not in str(value):       # oslo.config substitutes $names
                 assert conf[key] == value
+
+
+def test_double_dash_is_not_a_value(opts):
+    d = check(opts, "--log-dir=--")
+    assert not d.ok and "'--' is not a value" in d.problems[0]
