@@ -31,8 +31,11 @@ class Launch:
         self.argv = list(argv)
         self.until = until
         self.masker = masking.Masker()
+        from safe_launch import argv as argv_guard
         for secret in masking.secret_values_from_argv(self.argv) | masking.secret_values_from_env():
             self.masker.add_secret(secret)
+            shown = argv_guard._show(secret)        # how the guard quotes a token
+            self.masker.add_secret(shown[:-3] if shown.endswith("...") else shown)
         self.console = events.ConsoleSink(spec.prog)
         self.emitter = events.Emitter([self.console] if sinks is None else sinks,
                                       mask=self.masker.mask)
@@ -116,6 +119,7 @@ class Launch:
 
     def phase_parse(self):
         """File policy on everything the parse will read, then one parse."""
+        from safe_launch import masking
         from safe_launch import parse
         from safe_launch import validate
         guard = self.decisions["guard"]
@@ -131,6 +135,8 @@ class Launch:
         if problems:
             raise config_error(problems)
         decision = parse.parse(self.spec, self.conf, list(guard.argv))
+        for secret in masking.secret_values_from_files(self.files, self.conf):
+            self.masker.add_secret(secret)
         self.decide("parse", events.CONFIG_PARSED, decision)
 
     def files_to_read(self, guard, conf=None):

@@ -288,3 +288,42 @@ def secret_values_from_env(environ=None):
                 found.add(value)
             found.update(url_passwords(value))
     return found
+
+
+_SUBSTITUTION = re.compile(r"\$(?:\{(?P<braced>[^}]*)\}|(?P<name>[\w.]+))")
+
+
+def secret_values_from_files(records, conf=None):
+    """Secrets in the raw values of config files, whether oslo.config can read them or not.
+
+    URL passwords in every value; for keys that are secret-named or name an
+    option of ``conf`` declared secret, the value and each ``$substitution``
+    name in it (the part of a value oslo.config's errors quote).
+    """
+    from safe_launch import configfiles
+    found = set()
+    for record in records:
+        if getattr(record, "kind", None) in configfiles.DIR_KINDS:
+            continue
+        try:
+            sections = configfiles.read_sections(getattr(record, "path", record))
+        except (OSError, ValueError):
+            continue
+        for section, keys in sections.items():
+            for key, values in keys.items():
+                secret = is_secret_name(key) or _declared_secret(conf, section, key)
+                for value in values:
+                    found.update(url_passwords(value))
+                    if secret:
+                        found.add(value)
+                        found.update(m.group("braced") or m.group("name")
+                                     for m in _SUBSTITUTION.finditer(value))
+    return found
+
+
+def _declared_secret(conf, section, key):
+    try:
+        group = None if section == "DEFAULT" else section
+        return bool(conf._get_opt_info(key, group)["opt"].secret)
+    except Exception:           # no conf, unknown group or option
+        return False
