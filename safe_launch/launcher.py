@@ -231,7 +231,10 @@ class Launch:
         """CADF events over the service's own transport, off the launch path."""
         if self.until is not None or not self.conf.safe_launch.audit_notifications:
             return
+        import oslo_messaging
         from safe_launch import cadf
+        # The exchange nova's set_lib_defaults() would set later (create phase).
+        oslo_messaging.set_transport_defaults(control_exchange=self.spec.project)
         try:
             sink = cadf.CadfSink(self.conf, service=self.spec.binary)
         except Exception as exc:        # fail-open: counted and reported once
