@@ -95,6 +95,10 @@ def phases(conf_path, audit_dir, budget):
     launch.decisions["guard"] = decision
     before, cold["files_before_parse"] = clock_us(files_before)
     _, parse_us = clock_us(lambda: parse.parse(spec, conf, list(decision.argv)))
+    # launcher.Launch.phase_parse(): secrets of the raw file values (newer safe_launch)
+    from_files = getattr(masking, "secret_values_from_files", None)
+    if from_files is not None:
+        _, cold["secret_values_from_files"] = clock_us(lambda: from_files(before, conf))
     records, cold["files_after_parse"] = clock_us(files_after)
     report, cold["eager_validation"] = clock_us(lambda: validate.eager_check(conf, records))
     assert report.ok, report.errors
@@ -144,6 +148,7 @@ def phases(conf_path, audit_dir, budget):
         "eager_validation": lambda: validate.eager_check(conf, records),
         "unknown_keys": lambda: validate.unknown_keys(conf, records, environ=os.environ),
         "secret_values": secrets,
+        "secret_values_from_files": (lambda: from_files(before, conf)) if from_files else None,
         "resource_probe": resources.probe,
         "probe_and_worker_bound": probe_and_bound,
         "audit_record": record,
@@ -151,7 +156,8 @@ def phases(conf_path, audit_dir, budget):
         "validation_as_launcher": lambda: launch.validation(conf, before),
     }
     for name, fn in runs.items():
-        warm[name], count[name] = repeat_us(fn, budget)
+        if fn is not None:
+            warm[name], count[name] = repeat_us(fn, budget)
     sink.close()
     devnull.close()
     return {"first_call_us": cold, "median_us": warm, "iterations": count,
