@@ -5,8 +5,17 @@ record.  ``seq`` numbers the records of the file (across launches) and
 ``prev`` is the SHA-256 of the previous line (without its newline; 64 zeros
 for the first), so an edited, deleted, inserted or reordered record breaks
 the chain.  With a key, ``mac`` (HMAC-SHA256 of the canonical record without
-``mac``) also exposes a rewritten tail.  Truncating the last records is not
-detectable from the file alone.
+``mac``) also exposes a rewritten tail.
+
+A chain alone cannot show that its last records were removed, so each write
+also overwrites the *anchor*, ``<file>.anchor``: one 512-byte line naming the
+seq and sha256 of the last record (with the key, MAC'd too).  The anchor is
+written after the record is durable, so it never names a record the file may
+lose; a crash between the two leaves it one record behind, which verification
+accepts.  A file that ends before the anchor's record, or differs there, fails.
+On opening, the writer compares the anchor with the file's tail and, if they
+disagree (records removed between launches), ``anchor_problem`` says so and
+the launcher records ``audit.anchor_mismatch``, which verification reports.
 
 Writing: one ``os.write`` per record on an ``O_APPEND`` descriptor, then
 ``fdatasync``; a thread lock plus ``flock`` keeps the chain ordered across
@@ -33,9 +42,13 @@ from safe_launch.errors import LaunchError
 from safe_launch.events import utc_now
 
 SCHEMA = "safe-launch-audit/1"
+ANCHOR_SCHEMA = "safe-launch-audit-anchor/1"
+ANCHOR_BYTES = 512                 # one sector: written whole or not at all
+ANCHOR_MISMATCH = "audit.anchor_mismatch"
 GENESIS = "0" * 64
 MIN_KEY_BYTES = 16
-_FLAGS = os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW
+_FLAGS = os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW
+_LOG_FLAGS = _FLAGS | os.O_APPEND     # never for the anchor: Linux pwrite() would append
 _BLOCK = 65536
 
 
@@ -56,6 +69,37 @@ def _mac(key, record):
 def key_id(key):
     """A short public name of ``key`` that reveals nothing about it."""
     return hmac.new(key, b"safe-launch-audit key id", hashlib.sha256).hexdigest()[:16]
+
+
+def anchor_path(path):
+    """Where the anchor of the audit file at ``path`` lives."""
+    return os.fspath(path) + ".anchor"
+
+
+def _anchor_bytes(seq, sha256, key):
+    record = {"schema": ANCHOR_SCHEMA, "seq": seq, "sha256": sha256}
+    if key:
+        record["key_id"] = key_id(key)
+        record["mac"] = _mac(key, record)
+    return canonical(record).ljust(ANCHOR_BYTES - 1) + b"\n"
+
+
+def read_anchor(data, key=None):
+    """``(seq, sha256)`` named by the anchor bytes ``data``; ValueError says why not."""
+    if not data:
+        raise ValueError("is empty")
+    try:
+        record = json.loads(data)
+    except ValueError:
+        record = None
+    if not (isinstance(record, dict) and record.get("schema") == ANCHOR_SCHEMA
+            and type(record.get("seq")) is int and record["seq"] >= 0
+            and isinstance(record.get("sha256"), str) and len(record["sha256"]) == 64
+            and len(data) == ANCHOR_BYTES):
+        raise ValueError("is not an audit anchor")
+    if key and not hmac.compare_digest(str(record.get("mac", "")), _mac(key, record)):
+        raise ValueError("has %s MAC" % ("a bad" if "mac" in record else "no"))
+    return record["seq"], record["sha256"]
 
 
 def _parse(line):
@@ -100,56 +144,78 @@ def _tail(fd, size):
 
 
 class AuditFile:
-    """The audit file sink (see the module docstring).
+    """The audit file sink and its anchor (see the module docstring).
 
     ``key``: HMAC key bytes (:func:`load_key`) or None.  ``service_uid``: a
-    user allowed to own the file besides root and the effective user.
+    user allowed to own the files besides root and the effective user.
+    After :meth:`open`, ``anchor_problem`` says how the file's tail disagreed
+    with its anchor (None when it did not); the first record written then is
+    an ``audit.anchor_mismatch`` record saying so.
     """
 
     def __init__(self, path, key=None, service_uid=None):
         self.path = os.fspath(path)
+        self.anchor = anchor_path(self.path)
         self.key = key
         self.service_uid = service_uid
         self.lost = 0          # records whose write failed since the last success
-        self._fd = None
+        self.anchor_problem = None
+        self._anchor_failed = None     # why the last anchor write failed
+        self._fd = self._anchor_fd = None
         self._closed = True
         self._fork_hook = False
         self._lock = threading.Lock()
 
     def open(self):
-        """Open (or create, 0600) the file; LaunchError(CANTCREAT) if unsafe or impossible."""
+        """Open (or create, 0600) file and anchor; LaunchError(CANTCREAT) if unsafe."""
         with self._lock:
             if self._fd is None:
-                self._fd = self._open_fd()
+                self._open_fds()
+                try:
+                    fcntl.flock(self._fd, fcntl.LOCK_EX)
+                    self.anchor_problem = self._check_anchor()
+                except BaseException:
+                    self._close_fds()
+                    raise
+                fcntl.flock(self._fd, fcntl.LOCK_UN)
             self._closed = False
         if not self._fork_hook:
             os.register_at_fork(after_in_child=functools.partial(_reopen, weakref.ref(self)))
             self._fork_hook = True
         return self
 
-    def _open_fd(self):
-        """A checked descriptor of the file, the parent directory created 0750."""
-        def refuse(why):
-            raise LaunchError(ExitCode.CANTCREAT, "audit log %s %s" % (self.path, why))
+    def _open_fds(self):
+        self._fd = _open_checked(self.path, "audit log", self.service_uid, _LOG_FLAGS)
         try:
-            parent = os.path.dirname(os.path.abspath(self.path))
-            if not os.path.isdir(parent):
-                os.makedirs(parent, 0o750)
-            fd = os.open(self.path, _FLAGS, 0o600)
-        except OSError as exc:
-            refuse("is a symbolic link" if os.path.islink(self.path)
-                   else "cannot be opened: %s" % exc.strerror)
-        st = os.fstat(fd)
-        problem = ("is not a regular file" if not stat.S_ISREG(st.st_mode) else
-                   "has %d hard links" % st.st_nlink if st.st_nlink != 1 else
-                   "is writable by group or others (mode %04o)" % stat.S_IMODE(st.st_mode)
-                   if st.st_mode & 0o022 else
-                   "is owned by uid %d" % st.st_uid
-                   if st.st_uid not in (0, os.geteuid(), self.service_uid) else None)
-        if problem:
-            os.close(fd)
-            refuse(problem)
-        return fd
+            self._anchor_fd = _open_checked(self.anchor, "audit anchor", self.service_uid)
+        except LaunchError:
+            os.close(self._fd)
+            self._fd = None
+            raise
+
+    def _check_anchor(self):
+        """How the file's tail disagrees with the anchor, or None; anchors a new file."""
+        head, line, _ = _tail(self._fd, os.fstat(self._fd).st_size)
+        seq, sha = (head["seq"], _sha256(line)) if head else (0, GENESIS)
+        data = os.pread(self._anchor_fd, ANCHOR_BYTES + 1, 0)
+        if not data and not head:
+            try:
+                os.pwrite(self._anchor_fd, _anchor_bytes(0, GENESIS, self.key), 0)
+                os.fdatasync(self._anchor_fd)
+            except OSError as exc:
+                raise LaunchError(ExitCode.CANTCREAT, "audit anchor %s cannot be written: %s"
+                                  % (self.anchor, exc.strerror))
+            return None
+        try:
+            named, named_sha = read_anchor(data, self.key)
+        except ValueError as exc:
+            return "its anchor %s %s" % (self.anchor, exc)
+        if named > seq:
+            return ("it ends at seq %d but its anchor names seq %d: records were removed"
+                    % (seq, named))
+        if named == seq and named_sha != sha:
+            return "its last record (seq %d) is not the one its anchor names" % seq
+        return None             # named < seq: a crash before the anchor write
 
     def handle(self, event):
         """Append ``event`` (preceded by an ``audit.gap`` record after failures)."""
@@ -161,7 +227,7 @@ class AuditFile:
                 raise ValueError("audit log %s is not open" % self.path)
             try:
                 if self._fd is None:                 # re-open failed after fork
-                    self._fd = self._open_fd()
+                    self._open_fds()
                 fcntl.flock(self._fd, fcntl.LOCK_EX)
                 try:
                     if self.lost:
@@ -176,8 +242,12 @@ class AuditFile:
             except Exception:
                 self.lost += 1
                 raise
+            failed, self._anchor_failed = self._anchor_failed, None
+        if failed:          # the record itself is safe: reported, not counted lost
+            raise OSError("audit anchor %s not updated: %s" % (self.anchor, failed))
 
     def _append(self, fields):
+        """Write one record, then the anchor that names it."""
         fd = self._fd
         size = os.fstat(fd).st_size
         head, line, end = _tail(fd, size)
@@ -190,24 +260,61 @@ class AuditFile:
         if self.key:
             record["key_id"] = key_id(self.key)
             record["mac"] = _mac(self.key, record)
-        data = (b"\n" if fragment and not fragment.endswith(b"\n") else b"")
-        data += canonical(record) + b"\n"
+        line = canonical(record)
+        data = (b"\n" if fragment and not fragment.endswith(b"\n") else b"") + line + b"\n"
         written = os.write(fd, data)
         if written != len(data):
             raise OSError("audit log %s: short write (%d of %d bytes)"
                           % (self.path, written, len(data)))
         os.fdatasync(fd)
+        # Still under the lock, so anchors follow the records' order.
+        anchor = _anchor_bytes(record["seq"], _sha256(line), self.key)
+        try:
+            written = os.pwrite(self._anchor_fd, anchor, 0)
+        except OSError as exc:
+            written = exc.strerror
+        if written != len(anchor):
+            self._anchor_failed = written if isinstance(written, str) else "short write"
 
     def close(self):
         with self._lock:
             self._closed = True
-            if self._fd is not None:
-                os.close(self._fd)
-                self._fd = None
+            self._close_fds()
+
+    def _close_fds(self):
+        for fd in (self._fd, self._anchor_fd):
+            if fd is not None:
+                os.close(fd)
+        self._fd = self._anchor_fd = None
+
+
+def _open_checked(path, what, service_uid, flags=_FLAGS):
+    """A descriptor of ``path`` created 0600 (parent 0750), refused if unsafe (73)."""
+    def refuse(why):
+        raise LaunchError(ExitCode.CANTCREAT, "%s %s %s" % (what, path, why))
+    try:
+        parent = os.path.dirname(os.path.abspath(path))
+        if not os.path.isdir(parent):
+            os.makedirs(parent, 0o750)
+        fd = os.open(path, flags, 0o600)
+    except OSError as exc:
+        refuse("is a symbolic link" if os.path.islink(path)
+               else "cannot be opened: %s" % exc.strerror)
+    st = os.fstat(fd)
+    problem = ("is not a regular file" if not stat.S_ISREG(st.st_mode) else
+               "has %d hard links" % st.st_nlink if st.st_nlink != 1 else
+               "is writable by group or others (mode %04o)" % stat.S_IMODE(st.st_mode)
+               if st.st_mode & 0o022 else
+               "is owned by uid %d" % st.st_uid
+               if st.st_uid not in (0, os.geteuid(), service_uid) else None)
+    if problem:
+        os.close(fd)
+        refuse(problem)
+    return fd
 
 
 def _reopen(ref):
-    """After fork: a new lock and a new open file description of our own.
+    """After fork: a new lock and new open file descriptions of our own.
 
     The parent's losses stay the parent's to report.
     """
@@ -216,11 +323,9 @@ def _reopen(ref):
         return
     audit._lock = threading.Lock()
     audit.lost = 0
-    if audit._fd is not None:
-        os.close(audit._fd)
-        audit._fd = None
+    audit._close_fds()
     try:
-        audit._fd = audit._open_fd()
+        audit._open_fds()
     except LaunchError:
         pass                                    # handle() retries and counts the loss
 
@@ -232,13 +337,30 @@ class VerifyResult:
     first_bad_seq: int | None = None
     reason: str = ""
     recovered: int = 0           # torn fragments (recovered or at the tail)
+    unanchored: int = 0          # valid records after the one the anchor names
 
 
-def verify(path, key=None):
-    """Check the chain of the audit file at ``path`` (and the MACs with ``key``)."""
+def _load_anchor(path, key):
+    """``(seq, sha256)`` of the anchor at ``path``, or a string saying what is wrong."""
+    try:
+        with open(path, "rb") as f:
+            return read_anchor(f.read(ANCHOR_BYTES + 1), key)
+    except FileNotFoundError:
+        return "anchor %s is missing" % path
+    except ValueError as exc:
+        return "anchor %s %s" % (path, exc)
+
+
+def verify(path, key=None, anchor=True):
+    """Check the audit file at ``path``: chain, MACs with ``key``, and its anchor.
+
+    ``anchor``: True for :func:`anchor_path`, another path, or False to
+    check the chain alone (which cannot show a truncated tail).
+    """
     with open(path, "rb") as f:
         data = f.read()
-    prev, seq, recovered, gap_start, pos = None, 0, 0, 0, 0
+    named = _load_anchor(anchor_path(path) if anchor is True else anchor, key) if anchor else None
+    prev, seq, recovered, gap_start, pos, at_anchor = None, 0, 0, 0, 0, GENESIS
     while (newline := data.find(b"\n", pos)) >= 0:
         start, line, pos = pos, data[pos:newline], newline + 1
         record = _parse(line)
@@ -249,10 +371,28 @@ def verify(path, key=None):
             return VerifyResult(False, seq, *problem, recovered=recovered)
         recovered += start > gap_start
         prev, seq, gap_start = line, seq + 1, pos
+        if record.get("event") == ANCHOR_MISMATCH:
+            return VerifyResult(False, seq - 1, seq, "seq %d reports earlier tampering: %s"
+                                % (seq, record.get("summary")), recovered)
+        if isinstance(named, tuple) and seq == named[0]:
+            at_anchor = _sha256(line)
     if data[gap_start:].endswith(b"\n"):
         return VerifyResult(False, seq, seq + 1, "unparseable line after seq %d" % seq,
                             recovered)
-    return VerifyResult(True, seq, recovered=recovered + (gap_start < len(data)))
+    recovered += gap_start < len(data)
+    if isinstance(named, str):
+        if seq or not named.endswith("is missing"):   # a file without records needs none
+            return VerifyResult(False, seq, None, named + ": the end of the file is unchecked",
+                                recovered=recovered)
+        named = None
+    elif named and named[0] > seq:
+        return VerifyResult(False, seq, seq + 1, "the file ends at seq %d but its anchor names "
+                            "seq %d: truncated" % (seq, named[0]), recovered)
+    elif named and named[1] != at_anchor:
+        return VerifyResult(False, named[0] - 1, named[0], "seq %d is not the record its "
+                            "anchor names" % named[0], recovered)
+    return VerifyResult(True, seq, recovered=recovered,
+                        unanchored=seq - named[0] if named else 0)
 
 
 def _check(record, line, expected, prev, gap, gap_offset, key):

@@ -213,6 +213,11 @@ class Launch:
             key = audit.load_key(policy.audit_key_file) if policy.audit_key_file else None
             sink = audit.AuditFile(policy.audit_log, key=key,
                                    service_uid=service_account(policy.service_user)[0]).open()
+            if sink.anchor_problem:     # records removed since the last launch: say so
+                self.emitter.emit(audit.ANCHOR_MISMATCH, outcome="failure",
+                                  summary="audit: %s: %s" % (policy.audit_log,
+                                                             sink.anchor_problem),
+                                  log=policy.audit_log, anchor=sink.anchor)
             # Written directly, not through the fail-open emitter: a trail that
             # cannot be written now must stop the launch.
             for record in self.emitter.history:

@@ -119,7 +119,10 @@ patching_opts = [
 audit_opts = [
     cfg.StrOpt(
         "audit_log", default="/var/log/nova/safe-launch-audit.jsonl",
-        help="Hash-chained JSON-lines audit trail of every launch."),
+        help="Hash-chained JSON-lines audit trail of every launch. Its "
+             "anchor, the same path plus '.anchor', names the last record so "
+             "that removing records from the end is detected: rotate or "
+             "remove both together."),
     cfg.BoolOpt(
         "audit_required", default=True,
         help="Refuse to launch (exit 73) when the audit log cannot be opened."),

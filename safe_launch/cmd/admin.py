@@ -64,7 +64,7 @@ def parser():
     p.set_defaults(func=check)
     audit = sub.add_parser("audit", help="audit trail tools")
     audit_sub = audit.add_subparsers(dest="audit_command", required=True)
-    v = audit_sub.add_parser("verify", help="verify an audit file's hash chain (and HMACs)",
+    v = audit_sub.add_parser("verify", help="verify an audit file's hash chain, anchor (and HMACs)",
                              add_help=False)
     v.add_argument("args", nargs=argparse.REMAINDER)
     v.set_defaults(func=audit_verify)

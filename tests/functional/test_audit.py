@@ -119,11 +119,14 @@ def test_launch_and_sigterm_write_a_chain_from_started_to_stopped(trail):
 
     assert audit.verify(trail.path, trail.key) == audit.VerifyResult(True, n)
     assert audit.verify(trail.path) == audit.VerifyResult(True, n)
+    with open(audit.anchor_path(trail.path), "rb") as f:
+        assert audit.read_anchor(f.read(), trail.key) == (n, audit._sha256(trail.lines[-1]))
+    assert os.stat(audit.anchor_path(trail.path)).st_mode & 0o777 == 0o600
     for extra in ([], ["--key-file", trail.key_file]):
         result = subprocess.run([bin_path("safe-launch"), "audit", "verify", trail.path] + extra,
                                 capture_output=True, text=True, timeout=60)
         assert result.returncode == 0, result.stdout + result.stderr
-        assert "OK, %d records" % n in result.stdout
+        assert "OK, %d records" % n in result.stdout and "anchored" in result.stdout
 
 
 def _flip(data, offset):
@@ -135,23 +138,15 @@ def _join(lines):
 
 
 def _variants(trail, op):
-    """``(k, description, tampered bytes, expected first bad seq or None)``.
-
-    None: the documented limits of a chain in a file alone (module docstring
-    of safe_launch.audit): removing the last record, or only its newline (a
-    torn tail, which a crash leaves too), is indistinguishable from a file
-    that ends there.  verify then accepts n - 1 records.
-    """
+    """``(k, description, tampered bytes, expected first bad seq)``."""
     lines, n = trail.lines, len(trail.lines)
     for k in range(1, n + 1):
         if op == "edit":          # every byte of the record, its newline included
             start = sum(len(line) + 1 for line in lines[:k - 1])
             for offset in range(start, start + len(lines[k - 1]) + 1):
-                last_newline = offset == len(trail.data) - 1
-                yield (k, "byte %d" % offset, _flip(trail.data, offset),
-                       None if last_newline else k)
+                yield k, "byte %d" % offset, _flip(trail.data, offset), k
         elif op == "delete":
-            yield k, "", _join(lines[:k - 1] + lines[k:]), None if k == n else k
+            yield k, "", _join(lines[:k - 1] + lines[k:]), k
         elif op == "insert":      # a verbatim copy right after the record
             yield k, "", _join(lines[:k] + [lines[k - 1]] + lines[k:]), k + 1
         elif op == "swap" and k < n:
@@ -160,43 +155,68 @@ def _variants(trail, op):
 
 @pytest.mark.parametrize("op", ["edit", "delete", "insert", "swap"])
 def test_tampering_at_every_record_position_fails_verification(trail, op, tmp_path):
-    """Each record position, on copies of the file; with and without the key.
+    """Each record position, on copies of the file checked against its anchor.
 
     With the key each change names exactly the changed record (an insert:
-    the copy).  Without it the chain alone names the record or, when its
-    ``prev`` was the edited field, the one before; an edit of the last
-    record that keeps it a valid record is the rewritten tail only the key
-    exposes.
+    the copy).  Without it the chain names the record or, when its ``prev``
+    was the edited field, the one before; the anchor catches the last
+    record's edits and its removal (or its newline's).
     """
     n, copy = len(trail.records), str(tmp_path / "copy.jsonl")
+    anchor = audit.anchor_path(trail.path)
     problems, checked, cli_done = [], 0, False
     for k, what, data, bad in _variants(trail, op):
         with open(copy, "wb") as f:
             f.write(data)
-        keyed, plain = audit.verify(copy, trail.key), audit.verify(copy)
+        keyed, plain = audit.verify(copy, trail.key, anchor), audit.verify(copy, None, anchor)
         checked += 1
         where = "%s record %d %s" % (op, k, what)
-        if bad is None:                 # documented: a file that ends one record earlier
-            if not (keyed.ok and plain.ok and keyed.records == plain.records == n - 1):
-                problems.append("%s: %s / %s" % (where, keyed, plain))
-            continue
         if keyed.ok or keyed.first_bad_seq != bad:
             problems.append("%s (key): %s" % (where, keyed))
         if plain.ok:
-            if not (op == "edit" and k == n):
-                problems.append("%s (no key): undetected" % where)
+            problems.append("%s (no key): undetected" % where)
         elif plain.first_bad_seq not in {bad, max(bad - 1, 1)}:
             problems.append("%s (no key): %s" % (where, plain))
-        if not cli_done and k == n // 2:
+        if not cli_done and k == (n if op == "delete" else n // 2):
             cli_done = True
             result = subprocess.run([bin_path("safe-launch"), "audit", "verify", copy,
-                                     "--key-file", trail.key_file],
+                                     "--key-file", trail.key_file, "--anchor", anchor],
                                     capture_output=True, text=True, timeout=60)
             assert result.returncode == 1, result.stdout + result.stderr
             assert "FAILED at seq %d:" % bad in result.stdout, result.stdout
     assert checked >= (n - 1 if op == "swap" else n) and cli_done
     assert not problems, "%d of %d tampered copies misjudged:\n%s" % (
         len(problems), checked, "\n".join(problems[:20]))
+
+
+def test_records_removed_between_launches_are_reported_by_the_next_launch(make_env, launch):
+    """Cut how a launch ended from the file: the next launch says so, and so does verify."""
+    env = make_env(workers=1)
+    log = os.path.join(env.dir, "audit.jsonl")
+    for attempt in range(2):
+        proc = launch([bin_path(SAFE), "--config-file", env.conf])
+        assert until(lambda: ready(proc), 30), proc.output()
+        proc.signal(signal.SIGTERM)
+        assert proc.wait(30) == 0, proc.output()
+        if attempt == 0:
+            with open(log, "rb") as f:
+                lines = f.read().splitlines(keepends=True)
+            with open(log, "wb") as f:          # in place, as an editor with rights would
+                f.write(b"".join(lines[:-1]))
+            n = len(lines)
+    problem = "it ends at seq %d but its anchor names seq %d: records were removed" % (n - 1, n)
+    assert [line for line in launcher_lines(proc) if "anchor" in line] == [
+        "%s audit: %s: %s" % (PREFIX, log, problem)], proc.output()
+    records = read_records(log)
+    [mismatch] = [r for r in records if r["event"] == "audit.anchor_mismatch"]
+    assert records[n - 1]["event"] == "launch.started" and mismatch["outcome"] == "failure"
+    assert records[-1]["event"] == "service.stopped"
+    result = audit.verify(log)
+    assert (result.ok, result.first_bad_seq) == (False, mismatch["seq"]), result
+    assert problem in result.reason
+    cli = subprocess.run([bin_path("safe-launch"), "audit", "verify", log],
+                         capture_output=True, text=True, timeout=60)
+    assert cli.returncode == 1 and "FAILED at seq %d" % mismatch["seq"] in cli.stdout, cli.stdout
 
 
 # -- 2. secrets ----------------------------------------------------------------

@@ -49,9 +49,11 @@ def forge(record_lines, record, key=None):
     return record_lines + [audit.canonical(record) + b"\n"]
 
 
-def check(path, data, key=None):
-    path.write_bytes(b"".join(data) if isinstance(data, list) else data)
-    return audit.verify(path, key)
+def check(original, data, key=None, anchor=True):
+    """Verify ``data`` as a tampered copy of ``original`` against the original's anchor."""
+    copy = original.parent / "tampered.jsonl"
+    copy.write_bytes(b"".join(data) if isinstance(data, list) else data)
+    return audit.verify(copy, key, anchor and audit.anchor_path(original))
 
 
 # -- round trip ---------------------------------------------------------------
@@ -72,6 +74,11 @@ def test_round_trip_and_chain_across_launches(tmp_path):
     assert records[0]["schema"] == "safe-launch-audit/1"
     assert audit.verify(path) == audit.VerifyResult(True, N + 2)
     assert audit.verify(path, KEY) == audit.VerifyResult(True, N + 2)
+    anchor = (tmp_path / "a.jsonl.anchor").read_bytes()
+    assert len(anchor) == audit.ANCHOR_BYTES and anchor.endswith(b" \n")
+    assert audit.read_anchor(anchor, KEY) == (
+        N + 2, hashlib.sha256(lines(path)[-1].rstrip(b"\n")).hexdigest())
+    assert stat.S_IMODE((tmp_path / "a.jsonl.anchor").stat().st_mode) == 0o600
 
 
 def test_through_the_emitter_no_secret_reaches_the_file(tmp_path):
@@ -95,85 +102,114 @@ def test_through_the_emitter_no_secret_reaches_the_file(tmp_path):
 
 
 @pytest.mark.parametrize("key", [None, KEY], ids=["plain", "hmac"])
-def test_every_byte_edit_is_detected_except_in_the_last_record_without_key(tmp_path, key):
-    original = lines(write(tmp_path / "a.jsonl", key=key))
+@pytest.mark.parametrize("anchor", [True, False], ids=["anchored", "chain-only"])
+def test_every_byte_edit_is_detected_but_in_the_last_record_without_an_anchor(
+        tmp_path, key, anchor):
+    path = write(tmp_path / "a.jsonl", key=key)
+    original = lines(path)
     data, missed = b"".join(original), []
     offset = 0
     for seq, line in enumerate(original, 1):
         for i in range(len(line)):
             edited = bytearray(data)
             edited[offset + i] = ord("#") if data[offset + i] != ord("#") else ord("$")
-            result = check(tmp_path / "t.jsonl", bytes(edited), key)
+            result = check(path, bytes(edited), key, anchor)
             if result.ok:
                 missed.append((seq, i))
             else:
                 assert result.first_bad_seq in ((seq,) if key else (seq - 1, seq))
         offset += len(line)
-    last = len(original[-1]) - 1
-    if key:     # only a changed final newline, which equals truncating the last record
-        assert missed == [(N, last)]
+    if anchor:
+        assert missed == []
+    elif key:   # only a changed final newline, which equals truncating the last record
+        assert missed == [(N, len(original[-1]) - 1)]
     else:
         assert missed and {seq for seq, _ in missed} == {N}
 
 
-def test_every_bit_flip_is_detected_with_a_key_but_the_final_newline(tmp_path):
-    data = write(tmp_path / "a.jsonl", key=KEY).read_bytes()
-    missed = []
+def test_every_bit_flip_is_detected_with_a_key_and_the_anchor(tmp_path):
+    path = write(tmp_path / "a.jsonl", key=KEY)
+    data, missed = path.read_bytes(), []
     for i in range(len(data)):
         for bit in range(8):
             flipped = bytearray(data)
             flipped[i] ^= 1 << bit
-            if check(tmp_path / "t.jsonl", bytes(flipped), KEY).ok:
+            if check(path, bytes(flipped), KEY).ok:
                 missed.append(i)
-    assert set(missed) == {len(data) - 1}
+    assert missed == []
 
 
 @pytest.mark.parametrize("k", range(1, N + 1))
-def test_deleting_a_record_is_detected_unless_it_is_the_last(tmp_path, k):
-    original = lines(write(tmp_path / "a.jsonl"))
-    result = check(tmp_path / "t.jsonl", original[:k - 1] + original[k:])
-    if k == N:      # truncation: missed without an external anchor (documented)
-        assert result == audit.VerifyResult(True, N - 1)
-    else:
-        assert (result.ok, result.first_bad_seq) == (False, k)
+def test_deleting_any_record_is_detected(tmp_path, k):
+    path = write(tmp_path / "a.jsonl")
+    original = lines(path)
+    result = check(path, original[:k - 1] + original[k:])
+    assert (result.ok, result.first_bad_seq) == (False, k)
+    if k == N:      # the chain alone cannot tell (module docstring)
+        assert result.reason == "the file ends at seq 4 but its anchor names seq 5: truncated"
+        assert check(path, original[:k - 1], anchor=False) == audit.VerifyResult(True, N - 1)
 
 
 @pytest.mark.parametrize("k", range(1, N + 1))
 @pytest.mark.parametrize("inserted", ["copy", "garbage", "blank"])
 def test_inserting_before_any_record_is_detected(tmp_path, k, inserted):
-    original = lines(write(tmp_path / "a.jsonl"))
+    path = write(tmp_path / "a.jsonl")
+    original = lines(path)
     line = {"copy": original[k - 2] if k > 1 else original[1], "garbage": b"{oops}\n",
             "blank": b"\n"}[inserted]
-    result = check(tmp_path / "t.jsonl", original[:k - 1] + [line] + original[k - 1:])
+    result = check(path, original[:k - 1] + [line] + original[k - 1:])
     assert (result.ok, result.first_bad_seq) == (False, k)
 
 
 @pytest.mark.parametrize("k", range(1, N))
 def test_swapping_neighbours_is_detected(tmp_path, k):
-    original = lines(write(tmp_path / "a.jsonl"))
+    path = write(tmp_path / "a.jsonl")
+    original = lines(path)
     swapped = original[:k - 1] + [original[k], original[k - 1]] + original[k + 1:]
-    result = check(tmp_path / "t.jsonl", swapped)
+    result = check(path, swapped)
     assert (result.ok, result.first_bad_seq) == (False, k)
 
 
-def test_rewritten_tail_is_missed_without_key_and_detected_with_it(tmp_path):
-    plain = lines(write(tmp_path / "plain.jsonl"))
-    forged = forge(plain[:-1], json.loads(plain[-1]) | {"summary": "nothing happened"})
-    assert check(tmp_path / "t.jsonl", forged).ok              # documented limit
+def forge_anchor(path, record_lines, key=None):
+    """Re-anchor ``path`` on the last of ``record_lines``, as an attacker would."""
+    last = record_lines[-1].rstrip(b"\n")
+    with open(audit.anchor_path(path), "wb") as f:
+        f.write(audit._anchor_bytes(json.loads(last)["seq"],
+                                    hashlib.sha256(last).hexdigest(), key))
 
-    signed = lines(write(tmp_path / "signed.jsonl", key=KEY))
+
+def test_rewritten_tail_needs_a_forged_anchor_and_then_only_the_key_exposes_it(tmp_path):
+    path = write(tmp_path / "plain.jsonl")
+    plain = lines(path)
+    forged = forge(plain[:-1], json.loads(plain[-1]) | {"summary": "nothing happened"})
+    result = check(path, forged)
+    assert (result.ok, result.first_bad_seq) == (False, N)
+    assert result.reason == "seq 5 is not the record its anchor names"
+    forge_anchor(path, forged)
+    assert check(path, forged).ok                               # documented limit
+    assert check(path, forged[:-1]).first_bad_seq == N          # and now the anchor's
+
+    path = write(tmp_path / "signed.jsonl", key=KEY)
+    signed = lines(path)
     base = json.loads(signed[-1]) | {"summary": "nothing happened"}
     for attacker_key, reason in ((None, "no MAC"), (b"x" * 32, "a bad MAC")):
-        result = check(tmp_path / "t.jsonl", forge(signed[:-1], base, attacker_key), KEY)
+        forged = forge(signed[:-1], base, attacker_key)
+        forge_anchor(path, forged, attacker_key)
+        result = check(path, forged, KEY)
         assert (result.ok, result.first_bad_seq) == (False, N)
         assert reason in result.reason
-    assert check(tmp_path / "t.jsonl", forge(signed[:-1], base, KEY), KEY).ok  # key holder
+        result = check(path, forged, KEY, anchor=False)
+        assert (result.ok, result.first_bad_seq) == (False, N)
+    forged = forge(signed[:-1], base, KEY)
+    forge_anchor(path, forged, KEY)
+    assert check(path, forged, KEY).ok                          # the key holder can
 
 
 def test_a_non_canonical_re_encoding_is_detected(tmp_path):
-    original = lines(write(tmp_path / "a.jsonl", key=KEY))
+    path = write(tmp_path / "a.jsonl", key=KEY)
+    original = lines(path)
     same = json.dumps(json.loads(original[-1]), sort_keys=True).encode() + b"\n"
-    result = check(tmp_path / "t.jsonl", original[:-1] + [same], KEY)
+    result = check(path, original[:-1] + [same], KEY)
     assert (result.ok, result.first_bad_seq) == (False, N)
     assert result.reason == "seq 5 is not in canonical form"
 
@@ -214,13 +250,125 @@ def test_a_torn_recovery_write_is_recovered_too(tmp_path):
 
 
 def test_unexplained_or_complete_garbage_is_bad(tmp_path):
-    original = lines(write(tmp_path / "a.jsonl"))
-    result = check(tmp_path / "t.jsonl", original + [b"not a record\n"])
+    path = write(tmp_path / "a.jsonl")
+    original = lines(path)
+    result = check(path, original + [b"not a record\n"])
     assert (result.ok, result.first_bad_seq) == (False, N + 1)
     record = json.loads(original[2])
     record["recovered_fragment"] = {"offset": 0, "length": 1, "sha256": "0" * 64}
-    result = check(tmp_path / "t.jsonl", original[:2] + [audit.canonical(record) + b"\n"])
+    result = check(path, original[:2] + [audit.canonical(record) + b"\n"])
     assert (result.ok, result.first_bad_seq) == (False, 3)
+
+
+# -- the anchor ------------------------------------------------------------------------
+
+
+def test_a_new_file_is_anchored_before_its_first_record(tmp_path):
+    path = tmp_path / "a.jsonl"
+    sink = audit.AuditFile(path, key=KEY).open()
+    assert sink.anchor_problem is None and path.read_bytes() == b""
+    assert audit.read_anchor((tmp_path / "a.jsonl.anchor").read_bytes(), KEY) == (
+        0, audit.GENESIS)
+    assert audit.verify(path, KEY) == audit.VerifyResult(True, 0)
+    sink.close()
+
+
+def test_a_crash_before_the_anchor_write_is_accepted(tmp_path):
+    path = write(tmp_path / "a.jsonl", n=N - 1)
+    behind = (tmp_path / "a.jsonl.anchor").read_bytes()
+    write(path, n=1, first=N)
+    (tmp_path / "a.jsonl.anchor").write_bytes(behind)       # as a SIGKILL would leave it
+    assert audit.verify(path) == audit.VerifyResult(True, N, unanchored=1)
+    sink = audit.AuditFile(path).open()                     # the writer accepts it too
+    assert sink.anchor_problem is None
+    sink.close()
+
+
+@pytest.mark.parametrize("tamper,problem", [
+    (lambda p: p.write_bytes(b"".join(lines(p)[:-1])),
+     "it ends at seq 4 but its anchor names seq 5: records were removed"),
+    (lambda p: p.write_bytes(b""),
+     "it ends at seq 0 but its anchor names seq 5: records were removed"),
+    (lambda p: p.write_bytes(b"".join(lines(p)[:-1])
+                             + lines(p)[-1].replace(b"record", b"RECORD")),
+     "its last record (seq 5) is not the one its anchor names"),
+    (lambda p: os.unlink(audit.anchor_path(p)), "its anchor %s is empty"),
+    (lambda p: open(audit.anchor_path(p), "wb").close(), "its anchor %s is empty"),
+    (lambda p: open(audit.anchor_path(p), "ab").write(b"x"),
+     "its anchor %s is not an audit anchor"),
+], ids=["last-record", "emptied", "last-edited", "anchor-deleted", "anchor-emptied",
+        "anchor-garbage"])
+def test_the_writer_records_a_tail_that_disagrees_with_the_anchor(tmp_path, tamper, problem):
+    path = write(tmp_path / "a.jsonl")
+    tamper(path)
+    kept = len(lines(path))
+    sink = audit.AuditFile(path).open()
+    assert sink.anchor_problem == problem.replace("%s", sink.anchor)
+    emitter = events.Emitter([sink], launch_id="L")
+    emitter.emit(audit.ANCHOR_MISMATCH, outcome="failure", summary=sink.anchor_problem)
+    emitter.emit(events.LAUNCH_STARTED, summary="next launch")
+    emitter.close()
+    result = audit.verify(path)         # the chain and the anchor agree again, but:
+    assert not result.ok
+    assert (result.first_bad_seq, result.reason) == (
+        kept + 1,
+        "seq %d reports earlier tampering: %s" % (result.first_bad_seq, sink.anchor_problem))
+    assert sink.anchor_problem in result.reason
+
+
+def test_an_anchor_needs_the_key_when_the_file_has_one(tmp_path):
+    path = write(tmp_path / "a.jsonl", key=KEY)
+    sink = audit.AuditFile(path, key=b"y" * 32).open()
+    assert sink.anchor_problem == "its anchor %s has a bad MAC" % sink.anchor
+    sink.close()
+    assert audit.verify(path, b"y" * 32).first_bad_seq == 1          # the records' MACs
+    anchor = tmp_path / "a.jsonl.anchor"
+    anchor.write_bytes(audit._anchor_bytes(N, json.loads(lines(path)[-1])["prev"], None))
+    result = audit.verify(path, KEY)
+    assert (result.ok, result.first_bad_seq) == (False, None)
+    assert result.reason == "anchor %s has no MAC: the end of the file is unchecked" % anchor
+
+
+def test_a_missing_anchor_fails_unless_the_file_is_empty(tmp_path):
+    path = write(tmp_path / "a.jsonl")
+    os.unlink(audit.anchor_path(path))
+    result = audit.verify(path)
+    assert (result.ok, result.first_bad_seq, result.records) == (False, None, N)
+    assert result.reason == "anchor %s is missing: the end of the file is unchecked" % (
+        audit.anchor_path(path))
+    assert audit.verify(path, anchor=False) == audit.VerifyResult(True, N)
+    path.write_bytes(b"")
+    assert audit.verify(path) == audit.VerifyResult(True, 0)
+
+
+def test_a_failed_anchor_write_is_reported_but_loses_no_record(tmp_path, monkeypatch):
+    path = tmp_path / "a.jsonl"
+    sink = audit.AuditFile(path).open()
+    sink.handle(event(1))
+
+    def eio(fd, data, offset):
+        raise OSError(5, "Input/output error")
+
+    monkeypatch.setattr(audit.os, "pwrite", eio)
+    with pytest.raises(OSError, match="audit anchor .* not updated: Input/output error"):
+        sink.handle(event(2))
+    assert sink.lost == 0
+    assert audit.verify(path) == audit.VerifyResult(True, 2, unanchored=1)
+    monkeypatch.undo()
+    sink.handle(event(3))
+    sink.close()
+    assert [json.loads(line)["event"] for line in lines(path)] == [events.LAUNCH_STARTED] * 3
+    assert audit.verify(path) == audit.VerifyResult(True, 3)
+
+
+def test_an_unsafe_anchor_is_refused_with_73(tmp_path):
+    path = tmp_path / "a.jsonl"
+    (tmp_path / "a.jsonl.anchor").symlink_to(tmp_path / "elsewhere")
+    with pytest.raises(LaunchError) as info:
+        audit.AuditFile(path).open()
+    assert (info.value.code, info.value.message) == (
+        ExitCode.CANTCREAT, "audit anchor %s.anchor is a symbolic link" % path)
+    assert not (tmp_path / "elsewhere").exists()
 
 
 # -- concurrency -----------------------------------------------------------------------
@@ -246,6 +394,8 @@ def test_forked_writers_make_one_valid_chain(tmp_path):
     assert all(os.waitpid(pid, 0)[1] == 0 for pid in children)
     sink.close()
     assert audit.verify(path) == audit.VerifyResult(True, (writers + 1) * per_writer)
+    assert audit.read_anchor((tmp_path / "a.jsonl.anchor").read_bytes())[0] == (
+        (writers + 1) * per_writer)
     seen = {}
     for line in lines(path):
         record = json.loads(line)
@@ -295,7 +445,8 @@ def test_a_child_re_opens_by_path_and_counts_a_failure(tmp_path):
     assert os.waitpid(pid, 0)[1] == 0
     sink.handle(event(1))                       # the parent keeps its descriptor
     sink.close()
-    assert audit.verify(tmp_path / "old.jsonl") == audit.VerifyResult(True, 1)
+    assert audit.verify(tmp_path / "old.jsonl", anchor=tmp_path / "a.jsonl.anchor") == (
+        audit.VerifyResult(True, 1))
     assert not (tmp_path / "elsewhere").exists()
 
 
@@ -321,7 +472,7 @@ def test_sigkill_keeps_every_acknowledged_record(tmp_path, delay):
     with os.fdopen(read, "rb") as acks:
         acked = [int(n) for n in acks.read().split()]
     result = audit.verify(path)
-    assert result.ok
+    assert result.ok and result.unanchored <= 1, result
     assert result.records >= (acked[-1] if acked else 0)
 
 
@@ -390,6 +541,20 @@ def test_short_writes_raise_and_a_gap_record_follows(tmp_path):
     assert audit.verify(path) == audit.VerifyResult(True, 3, recovered=1)
 
 
+def test_an_anchor_that_cannot_be_written_refuses_the_open_with_73(tmp_path):
+    script = ("import resource, sys\n"
+              "from safe_launch import audit\n"
+              "resource.setrlimit(resource.RLIMIT_FSIZE, (0, resource.RLIM_INFINITY))\n"
+              "try:\n"
+              "    audit.AuditFile(sys.argv[1]).open()\n"
+              "except audit.LaunchError as exc:\n"
+              "    print(int(exc.code), exc.message)\n")
+    proc = subprocess.run([sys.executable, "-c", script, str(tmp_path / "a.jsonl")],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.stdout == "73 audit anchor %s.anchor cannot be written: File too large\n" % (
+        tmp_path / "a.jsonl"), proc.stderr
+
+
 def test_a_failed_fdatasync_counts_as_lost(tmp_path, monkeypatch):
     path = tmp_path / "a.jsonl"
     sink = audit.AuditFile(path).open()
@@ -441,10 +606,27 @@ def test_verify_command(tmp_path, capsys):
     key_file.write_bytes(KEY)
     key_file.chmod(0o600)
     assert audit_verify.main([str(path), "--key-file", str(key_file)]) == 0
-    assert capsys.readouterr().out == "%s: OK, %d records, MACs verified\n" % (path, N)
+    assert capsys.readouterr().out == "%s: OK, %d records, MACs verified, anchored\n" % (
+        path, N)
     data = lines(path)
-    path.write_bytes(b"".join(data[:1] + data[2:]))
+    path.write_bytes(b"".join(data[:-1]))
     assert audit_verify.main([str(path)]) == 1
+    assert capsys.readouterr().out == (
+        "%s: FAILED at seq 5: the file ends at seq 4 but its anchor names seq 5: truncated "
+        "(4 records verified before it)\n" % path)
+    assert audit_verify.main([str(path), "--no-anchor"]) == 0
+    assert capsys.readouterr().out == "%s: OK, 4 records, tail unchecked (--no-anchor)\n" % path
+    copy = tmp_path / "anchor-copy"
+    copy.write_bytes(audit._anchor_bytes(3, json.loads(data[3])["prev"], None))
+    assert audit_verify.main([str(path), "--anchor", str(copy)]) == 0
+    assert capsys.readouterr().out == (
+        "%s: OK, 4 records, 1 after the anchor's (written before a crash could update it)\n"
+        % path)
+    os.unlink(audit.anchor_path(path))
+    assert audit_verify.main([str(path)]) == 1
+    assert "FAILED: anchor %s.anchor is missing" % path in capsys.readouterr().out
+    path.write_bytes(b"".join(data[:1] + data[2:]))
+    assert audit_verify.main([str(path), "--no-anchor"]) == 1
     out = capsys.readouterr().out
     assert out.count("\n") == 1 and "FAILED at seq 2" in out
     assert audit_verify.main([str(tmp_path / "missing")]) == os.EX_NOINPUT
