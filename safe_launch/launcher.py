@@ -105,29 +105,39 @@ class Launch:
     # -- phases ----------------------------------------------------------------
 
     def phase_guard(self):
+        """The exact command line; then ``launch.started``, naming the files it selects.
+
+        Those files get the type, size and content rules here, before
+        anything parses them (a FIFO would hang oslo.config, a binary file
+        crash it); ownership and mode are judged after the parse, under the
+        configured [safe_launch] policy.
+        """
         from safe_launch import argv
         from safe_launch import parse
-        self.emitter.emit(events.LAUNCH_STARTED, outcome="pending",
-                          summary="launching %s (pid %d)" % (self.spec.binary, os.getpid()),
-                          **identity(self.spec, self.argv))
-        self.conf = parse.load_options(self.spec)
-        decision = argv.guard(self.argv, argv.cli_opts_of(self.conf),
-                              denied=self.conf.safe_launch.denied_cli_options)
+        self.files, decision = [], None
+        try:
+            self.conf = parse.load_options(self.spec)
+            decision = argv.guard(self.argv, argv.cli_opts_of(self.conf),
+                                  denied=self.conf.safe_launch.denied_cli_options)
+            if decision.ok:
+                self.decisions["guard"] = decision
+                self.files = [self.check_file(path, kind, "off")
+                              for path, kind in self.files_to_read(decision)]
+        finally:        # first, whatever happened: every launch has its started record
+            self.emitter.emit(events.LAUNCH_STARTED, outcome="pending",
+                              summary="launching %s (pid %d)" % (self.spec.binary, os.getpid()),
+                              config_files=[file_record(r) for r in self.files],
+                              **identity(self.spec, self.argv))
         if not decision.ok:
             raise LaunchError(ExitCode.USAGE, decision.problems[0], decision.problems)
         self.decide("guard", events.ARGV_CHECKED, decision)
 
     def phase_parse(self):
-        """File policy on everything the parse will read, then one parse."""
+        """The files' pre-parse problems (all at once), then one parse."""
         from safe_launch import masking
         from safe_launch import parse
         from safe_launch import validate
         guard = self.decisions["guard"]
-        # Type, size and content rules before anything is read: a FIFO would
-        # hang oslo.config, a binary file would crash it.  Ownership and mode
-        # are judged after the parse, under the configured [safe_launch] policy.
-        self.files = [self.check_file(path, kind, "off") for path, kind in
-                      self.files_to_read(guard)]
         problems = [("%s: %s" % (r.path, p), {"file": r.path})
                     for r in self.files for p in r.problems]
         problems += [problem_of(p) for p in validate.config_source_check(

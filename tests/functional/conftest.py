@@ -160,3 +160,13 @@ def until(predicate, timeout, interval=0.25):
 
 def bin_path(name):
     return os.path.join(BIN, name)
+
+
+def raw_tracebacks(output):
+    """Tracebacks printed raw, as an uncaught exception would be.
+
+    nova logs some errors of its own with a traceback inside its log lines
+    (two workers' report_state hitting sqlite's lock, say); those are nova's
+    log output, not a launcher failure.
+    """
+    return [line for line in output.splitlines() if line.startswith("Traceback")]

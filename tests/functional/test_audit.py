@@ -8,6 +8,7 @@ over a real RabbitMQ, and no wait when the broker is down.
 
 import contextlib
 import errno
+import hashlib
 import json
 import os
 import re
@@ -63,8 +64,8 @@ def is_subsequence(wanted, events):
 
 
 class Trail:
-    def __init__(self, path, key, key_file, exit_code, output, pid):
-        self.path, self.key, self.key_file = path, key, key_file
+    def __init__(self, path, key, key_file, exit_code, output, pid, conf):
+        self.path, self.key, self.key_file, self.conf = path, key, key_file, conf
         self.exit_code, self.output, self.pid = exit_code, output, pid
         with open(path, "rb") as f:
             self.data = f.read()
@@ -93,7 +94,7 @@ def trail(nova_template, tmp_path_factory):
         output = proc.output()
     finally:
         proc.kill()
-    return Trail(path, audit.load_key(key_file), key_file, code, output, proc.pid)
+    return Trail(path, audit.load_key(key_file), key_file, code, output, proc.pid, env.conf)
 
 
 def test_launch_and_sigterm_write_a_chain_from_started_to_stopped(trail):
@@ -112,6 +113,14 @@ def test_launch_and_sigterm_write_a_chain_from_started_to_stopped(trail):
                for r in records)
     started = records[0]["data"]
     assert (started["pid"], started["binary"]) == (trail.pid, "nova-scheduler")
+    assert started["argv"] == ["--config-file", trail.conf]
+    with open(trail.conf, "rb") as f:
+        digest = hashlib.sha256(f.read()).hexdigest()
+    st = os.stat(trail.conf)
+    assert started["config_files"] == [{
+        "path": trail.conf, "kind": "config-file", "sha256": digest, "uid": st.st_uid,
+        "gid": st.st_gid, "mode": "%04o" % (st.st_mode & 0o7777)}]
+    assert {"uid", "euid", "gid", "loginuid", "ppid", "host", "invocation_id"} <= set(started)
     [stop] = [r for r in records if r["event"] == "stop.requested"]
     assert stop["data"]["signal"] == records[-1]["data"]["signal"] == "SIGTERM"
     assert records[-1]["data"]["status"] == 0
