@@ -149,8 +149,7 @@ class AuditFile:
     ``key``: HMAC key bytes (:func:`load_key`) or None.  ``service_uid``: a
     user allowed to own the files besides root and the effective user.
     After :meth:`open`, ``anchor_problem`` says how the file's tail disagreed
-    with its anchor (None when it did not); the first record written then is
-    an ``audit.anchor_mismatch`` record saying so.
+    with its anchor (None when it did not), for the launcher to record.
     """
 
     def __init__(self, path, key=None, service_uid=None):
@@ -270,11 +269,10 @@ class AuditFile:
         # Still under the lock, so anchors follow the records' order.
         anchor = _anchor_bytes(record["seq"], _sha256(line), self.key)
         try:
-            written = os.pwrite(self._anchor_fd, anchor, 0)
+            if os.pwrite(self._anchor_fd, anchor, 0) != len(anchor):
+                self._anchor_failed = "short write"
         except OSError as exc:
-            written = exc.strerror
-        if written != len(anchor):
-            self._anchor_failed = written if isinstance(written, str) else "short write"
+            self._anchor_failed = exc.strerror
 
     def close(self):
         with self._lock:
@@ -357,9 +355,11 @@ def verify(path, key=None, anchor=True):
     ``anchor``: True for :func:`anchor_path`, another path, or False to
     check the chain alone (which cannot show a truncated tail).
     """
+    # The anchor first: a writer appends before it anchors, so a live file
+    # read afterwards holds at least the record the anchor names.
+    named = _load_anchor(anchor_path(path) if anchor is True else anchor, key) if anchor else None
     with open(path, "rb") as f:
         data = f.read()
-    named = _load_anchor(anchor_path(path) if anchor is True else anchor, key) if anchor else None
     prev, seq, recovered, gap_start, pos, at_anchor = None, 0, 0, 0, 0, GENESIS
     while (newline := data.find(b"\n", pos)) >= 0:
         start, line, pos = pos, data[pos:newline], newline + 1

@@ -316,6 +316,25 @@ def test_the_writer_records_a_tail_that_disagrees_with_the_anchor(tmp_path, tamp
     assert sink.anchor_problem in result.reason
 
 
+def test_a_file_being_written_verifies(tmp_path):
+    path = tmp_path / "a.jsonl"
+    sink = audit.AuditFile(path).open()
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.fdatasync = lambda fd: None      # as fast as records can come
+            for seq in range(1, 20001):
+                sink.handle(event(seq))
+        finally:
+            os._exit(0)
+    sink.close()
+    results = []
+    while not os.waitpid(pid, os.WNOHANG)[0]:
+        results.append(audit.verify(path))
+    assert len(results) >= 3 and all(r.ok for r in results), [r for r in results if not r.ok][:1]
+    assert audit.verify(path) == audit.VerifyResult(True, 20000)
+
+
 def test_an_anchor_needs_the_key_when_the_file_has_one(tmp_path):
     path = write(tmp_path / "a.jsonl", key=KEY)
     sink = audit.AuditFile(path, key=b"y" * 32).open()
