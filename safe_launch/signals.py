@@ -6,8 +6,12 @@ Once the backend's master loop owns the process (cotyledon's ServiceManager
 in the threading backend), :func:`adopt` routes its signal dispatch through
 the launcher: SIGINT becomes the graceful SIGTERM path (cotyledon would
 ``os._exit(1)``), and SIGHUP goes through the launcher's reload check first.
+In the eventlet backend its launchers keep their own handlers; SIGHUP still
+reaches them only after the check (in the master: workers reload when the
+master tells them).
 """
 
+import os
 import signal
 
 
@@ -59,6 +63,7 @@ def adopt(launcher, on_stop, on_reload):
         handler = service.SignalHandler()
         for name in ("SIGTERM", "SIGINT"):
             handler.add_handler(name, lambda signo, frame: on_stop(signo))
+        _check_hup_first(handler, on_reload)
         return False
     dispatch = manager._on_signal_received
 
@@ -75,3 +80,20 @@ def adopt(launcher, on_stop, on_reload):
     manager._on_signal_received = on_signal
     manager.register_hooks(on_new_worker=_ignore_sigint_in_worker)
     return True
+
+
+def _check_hup_first(handler, on_reload):
+    """eventlet backend: the master's SIGHUP reaches its launcher only if accepted.
+
+    oslo.service's SignalHandler (a singleton, inherited by the workers)
+    runs every callback from ``_handle_signal_cb`` in a green thread, outside
+    the raw signal handler; private in oslo.service 4.x, pinned.
+    """
+    master, dispatch = os.getpid(), handler._handle_signal_cb
+
+    def handle(signo, frame):
+        if signo == signal.SIGHUP and os.getpid() == master and not on_reload():
+            return
+        dispatch(signo, frame)
+
+    handler._handle_signal_cb = handle

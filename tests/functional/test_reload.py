@@ -1,9 +1,14 @@
 """SIGHUP: the launcher checks the new configuration before the service sees it."""
 
+import os
 import signal
+
+import pytest
 
 from tests.functional.conftest import bin_path, until
 from tests.functional.test_scheduler import rpc_ping
+
+EVENTLET = {"OS_NOVA_DISABLE_EVENTLET_PATCHING": "0"}
 
 PREFIX = "nova-scheduler-safe:"
 
@@ -12,9 +17,10 @@ def ready(proc):
     return any("ready:" in line for line in proc.lines(PREFIX))
 
 
-def start(make_env, launch, **kw):
-    env = make_env(workers=1, **kw)
-    proc = launch([bin_path("nova-scheduler-safe"), "--config-file", env.conf])
+def start(make_env, launch, environ=None, workers=1, **kw):
+    env = make_env(workers=workers, **kw)
+    proc = launch([bin_path("nova-scheduler-safe"), "--config-file", env.conf],
+                  env=dict(os.environ, **environ) if environ else None)
     assert until(lambda: ready(proc), 30), proc.output()
     return env, proc
 
@@ -34,10 +40,17 @@ def test_a_valid_edit_is_passed_to_the_service(make_env, launch):
     assert proc.wait(15) == 0
 
 
+@pytest.mark.parametrize("environ,workers", [({}, 1), (EVENTLET, 2)],
+                         ids=["threading", "eventlet"])
 def test_an_invalid_cli_value_is_refused_and_the_service_keeps_serving(
-        make_env, launch, rabbit):
-    """Stock nova's master deadlocks here and then ignores SIGTERM."""
-    env, proc = start(make_env, launch, transport_url=rabbit.url)
+        make_env, launch, rabbit, environ, workers):
+    """Stock nova's master deadlocks here and then ignores SIGTERM.
+
+    In eventlet mode (oslo.service's own ProcessLauncher), the check runs
+    first as well: nothing restarts, and a clean edit afterwards goes through.
+    """
+    env, proc = start(make_env, launch, environ, workers, transport_url=rabbit.url)
+    assert until(lambda: len(proc.children()) == workers, 15), proc.children()
     workers = proc.children()
     append(env, "\n[DEFAULT]\ndebug = maybe\n")
     proc.signal(signal.SIGHUP)
@@ -46,9 +59,19 @@ def test_an_invalid_cli_value_is_refused_and_the_service_keeps_serving(
     count = env.services("nova-scheduler")[0][3]
     assert until(lambda: env.services("nova-scheduler")[0][3] > count, 20)
     assert proc.children() == workers
-    assert rpc_ping(rabbit.url) == "pong"
+    assert until(lambda: rpc_ping(rabbit.url) == "pong", 30, interval=1)
+    if environ:
+        with open(env.conf) as f:
+            text = f.read()
+        with open(env.conf, "w") as f:
+            f.write(text.replace("debug = maybe", "debug = true"))
+        proc.signal(signal.SIGHUP)
+        assert until(lambda: proc.lines(PREFIX + " reload: configuration checked"), 15), \
+            proc.output()
+        assert until(lambda: "Caught SIGHUP" in proc.output(), 15), proc.output()
+        assert len(proc.lines(PREFIX + " reload refused")) == 1
     proc.signal(signal.SIGTERM)
-    assert proc.wait(15) == 0
+    assert proc.wait(30) == 0
 
 
 def test_an_unknown_key_is_refused_on_reload(make_env, launch):
