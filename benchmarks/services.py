@@ -10,7 +10,6 @@ state and configuration.
 
 import dataclasses
 import datetime
-import glob
 import os
 import shutil
 import signal
@@ -21,6 +20,7 @@ import threading
 import time
 
 from safe_launch import sandbox
+from tests.functional.procs import child_pids
 
 BIN = os.path.dirname(sys.executable)
 DBS = ("nova_api.sqlite", "nova_cell0.sqlite", "nova_cell1.sqlite")
@@ -104,16 +104,10 @@ class Tracked:
 
     def children(self):
         """Child pids of every thread of the process (sorted), remembered for cleanup."""
-        pids = []
-        for path in glob.glob("/proc/%d/task/*/children" % self.pid):
-            try:
-                with open(path) as f:
-                    pids += [int(p) for p in f.read().split()]
-            except OSError:
-                continue
+        pids = child_pids(self.pid)
         for pid in pids:
             self.known.setdefault(pid, start_time(pid))
-        return sorted(pids)
+        return pids
 
     def stop(self, timeout=30):
         """SIGTERM, wait; then SIGKILL the group and every remembered pid.

@@ -206,15 +206,11 @@ class AuditFile:
                                   % (self.anchor, exc.strerror))
             return None
         try:
-            named, named_sha = read_anchor(data, self.key)
+            named = read_anchor(data, self.key)
         except ValueError as exc:
-            return "its anchor %s %s" % (self.anchor, exc)
-        if named > seq:
-            return ("it ends at seq %d but its anchor names seq %d: records were removed"
-                    % (seq, named))
-        if named == seq and named_sha != sha:
-            return "its last record (seq %d) is not the one its anchor names" % seq
-        return None             # named < seq: a crash before the anchor write
+            return "anchor %s %s" % (self.anchor, exc)
+        # named[0] < seq: a crash before the anchor write; verify checks that record.
+        return _against_anchor(named, seq, sha if named[0] == seq else None)
 
     def handle(self, event):
         """Append ``event`` (preceded by an ``audit.gap`` record after failures)."""
@@ -338,15 +334,29 @@ class VerifyResult:
     unanchored: int = 0          # valid records after the one the anchor names
 
 
+def _against_anchor(named, last_seq, sha_at_named):
+    """How a chain ending at ``last_seq`` disagrees with the anchor, or None.
+
+    ``named``: the anchor's ``(seq, sha256)``; ``sha_at_named``: the sha256
+    of the file's record with that seq, None when not known.
+    """
+    if named[0] > last_seq:
+        return ("the file ends at seq %d but its anchor names seq %d: records were removed"
+                % (last_seq, named[0]))
+    if sha_at_named is not None and sha_at_named != named[1]:
+        return "seq %d is not the record its anchor names" % named[0]
+    return None
+
+
 def _load_anchor(path, key):
-    """``(seq, sha256)`` of the anchor at ``path``, or a string saying what is wrong."""
+    """``(anchor's (seq, sha256) or None, what is wrong with it or None)``."""
     try:
         with open(path, "rb") as f:
-            return read_anchor(f.read(ANCHOR_BYTES + 1), key)
+            return read_anchor(f.read(ANCHOR_BYTES + 1), key), None
     except FileNotFoundError:
-        return "anchor %s is missing" % path
+        return None, "anchor %s is missing" % path
     except ValueError as exc:
-        return "anchor %s %s" % (path, exc)
+        return None, "anchor %s %s" % (path, exc)
 
 
 def verify(path, key=None, anchor=True):
@@ -357,7 +367,8 @@ def verify(path, key=None, anchor=True):
     """
     # The anchor first: a writer appends before it anchors, so a live file
     # read afterwards holds at least the record the anchor names.
-    named = _load_anchor(anchor_path(path) if anchor is True else anchor, key) if anchor else None
+    named, unusable = (_load_anchor(anchor_path(path) if anchor is True else anchor, key)
+                       if anchor else (None, None))
     with open(path, "rb") as f:
         data = f.read()
     prev, seq, recovered, gap_start, pos, at_anchor = None, 0, 0, 0, 0, GENESIS
@@ -374,23 +385,19 @@ def verify(path, key=None, anchor=True):
         if record.get("event") == ANCHOR_MISMATCH:
             return VerifyResult(False, seq - 1, seq, "seq %d reports earlier tampering: %s"
                                 % (seq, record.get("summary")), recovered)
-        if isinstance(named, tuple) and seq == named[0]:
+        if named and seq == named[0]:
             at_anchor = _sha256(line)
     if data[gap_start:].endswith(b"\n"):
         return VerifyResult(False, seq, seq + 1, "unparseable line after seq %d" % seq,
                             recovered)
     recovered += gap_start < len(data)
-    if isinstance(named, str):
-        if seq or not named.endswith("is missing"):   # a file without records needs none
-            return VerifyResult(False, seq, None, named + ": the end of the file is unchecked",
-                                recovered=recovered)
-        named = None
-    elif named and named[0] > seq:
-        return VerifyResult(False, seq, seq + 1, "the file ends at seq %d but its anchor names "
-                            "seq %d: truncated" % (seq, named[0]), recovered)
-    elif named and named[1] != at_anchor:
-        return VerifyResult(False, named[0] - 1, named[0], "seq %d is not the record its "
-                            "anchor names" % named[0], recovered)
+    if unusable and seq:                # a file without records needs no anchor
+        return VerifyResult(False, seq, None, unusable + ": the end of the file is unchecked",
+                            recovered=recovered)
+    problem = named and _against_anchor(named, seq, at_anchor)
+    if problem:
+        bad = min(named[0], seq + 1)
+        return VerifyResult(False, bad - 1, bad, problem, recovered)
     return VerifyResult(True, seq, recovered=recovered,
                         unanchored=seq - named[0] if named else 0)
 

@@ -2,7 +2,6 @@
 real RabbitMQ.  Missing nova or rabbitmq-server skips locally and fails
 when SAFE_LAUNCH_REQUIRE_SERVICES=1 (CI)."""
 
-import glob
 import importlib.util
 import os
 import shutil
@@ -15,6 +14,7 @@ import time
 import pytest
 
 from safe_launch import sandbox
+from tests.functional.procs import child_pids
 from tests.functional import rabbit as rabbitmq
 
 BIN = os.path.dirname(sys.executable)
@@ -104,15 +104,7 @@ class Process:
         return [line for line in self.output().splitlines() if line.startswith(prefix)]
 
     def children(self):
-        """Child pids of every thread (cotyledon forks from a thread)."""
-        pids = []
-        for path in glob.glob("/proc/%d/task/*/children" % self.pid):
-            try:
-                with open(path) as f:
-                    pids += [int(p) for p in f.read().split()]
-            except OSError:
-                continue
-        return sorted(pids)
+        return child_pids(self.pid)
 
     def signal(self, signo):
         self.proc.send_signal(signo)

@@ -213,7 +213,8 @@ def test_records_removed_between_launches_are_reported_by_the_next_launch(make_e
             with open(log, "wb") as f:          # in place, as an editor with rights would
                 f.write(b"".join(lines[:-1]))
             n = len(lines)
-    problem = "it ends at seq %d but its anchor names seq %d: records were removed" % (n - 1, n)
+    problem = ("the file ends at seq %d but its anchor names seq %d: records were removed"
+               % (n - 1, n))
     assert [line for line in launcher_lines(proc) if "anchor" in line] == [
         "%s audit: %s: %s" % (PREFIX, log, problem)], proc.output()
     records = read_records(log)

@@ -146,7 +146,8 @@ def test_deleting_any_record_is_detected(tmp_path, k):
     result = check(path, original[:k - 1] + original[k:])
     assert (result.ok, result.first_bad_seq) == (False, k)
     if k == N:      # the chain alone cannot tell (module docstring)
-        assert result.reason == "the file ends at seq 4 but its anchor names seq 5: truncated"
+        assert result.reason == ("the file ends at seq 4 but its anchor names seq 5: "
+                                 "records were removed")
         assert check(path, original[:k - 1], anchor=False) == audit.VerifyResult(True, N - 1)
 
 
@@ -286,16 +287,16 @@ def test_a_crash_before_the_anchor_write_is_accepted(tmp_path):
 
 @pytest.mark.parametrize("tamper,problem", [
     (lambda p: p.write_bytes(b"".join(lines(p)[:-1])),
-     "it ends at seq 4 but its anchor names seq 5: records were removed"),
+     "the file ends at seq 4 but its anchor names seq 5: records were removed"),
     (lambda p: p.write_bytes(b""),
-     "it ends at seq 0 but its anchor names seq 5: records were removed"),
+     "the file ends at seq 0 but its anchor names seq 5: records were removed"),
     (lambda p: p.write_bytes(b"".join(lines(p)[:-1])
                              + lines(p)[-1].replace(b"record", b"RECORD")),
-     "its last record (seq 5) is not the one its anchor names"),
-    (lambda p: os.unlink(audit.anchor_path(p)), "its anchor %s is empty"),
-    (lambda p: open(audit.anchor_path(p), "wb").close(), "its anchor %s is empty"),
+     "seq 5 is not the record its anchor names"),
+    (lambda p: os.unlink(audit.anchor_path(p)), "anchor %s is empty"),
+    (lambda p: open(audit.anchor_path(p), "wb").close(), "anchor %s is empty"),
     (lambda p: open(audit.anchor_path(p), "ab").write(b"x"),
-     "its anchor %s is not an audit anchor"),
+     "anchor %s is not an audit anchor"),
 ], ids=["last-record", "emptied", "last-edited", "anchor-deleted", "anchor-emptied",
         "anchor-garbage"])
 def test_the_writer_records_a_tail_that_disagrees_with_the_anchor(tmp_path, tamper, problem):
@@ -338,7 +339,7 @@ def test_a_file_being_written_verifies(tmp_path):
 def test_an_anchor_needs_the_key_when_the_file_has_one(tmp_path):
     path = write(tmp_path / "a.jsonl", key=KEY)
     sink = audit.AuditFile(path, key=b"y" * 32).open()
-    assert sink.anchor_problem == "its anchor %s has a bad MAC" % sink.anchor
+    assert sink.anchor_problem == "anchor %s has a bad MAC" % sink.anchor
     sink.close()
     assert audit.verify(path, b"y" * 32).first_bad_seq == 1          # the records' MACs
     anchor = tmp_path / "a.jsonl.anchor"
@@ -631,7 +632,8 @@ def test_verify_command(tmp_path, capsys):
     path.write_bytes(b"".join(data[:-1]))
     assert audit_verify.main([str(path)]) == 1
     assert capsys.readouterr().out == (
-        "%s: FAILED at seq 5: the file ends at seq 4 but its anchor names seq 5: truncated "
+        "%s: FAILED at seq 5: the file ends at seq 4 but its anchor names seq 5: "
+        "records were removed "
         "(4 records verified before it)\n" % path)
     assert audit_verify.main([str(path), "--no-anchor"]) == 0
     assert capsys.readouterr().out == "%s: OK, 4 records, tail unchecked (--no-anchor)\n" % path
