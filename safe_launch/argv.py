@@ -201,6 +201,16 @@ def _check_value(spec, value):
     return None
 
 
+def is_denied(key, denied):
+    """Whether ``[safe_launch] denied_cli_options`` (``denied``) names option ``key``.
+
+    ``key`` is the option's dest, ``group.dest`` in a group; a denied name
+    matches either form, ``-`` and ``_`` alike.
+    """
+    names = {d.replace("-", "_") for d in denied}
+    return key in names or key.rpartition(".")[2] in names
+
+
 def guard(argv, cli_opts, denied=(), max_args=256, max_bytes=65536):
     """Check ``argv`` (without argv[0]) against ``cli_opts``; never raises.
 
@@ -216,7 +226,6 @@ def guard(argv, cli_opts, denied=(), max_args=256, max_bytes=65536):
                                     "arguments or %d bytes" % (len(argv), size, max_args,
                                                                max_bytes),))
     table = _table(cli_opts)
-    denied = {d.replace("-", "_") for d in denied}
     problems, warnings, canonical, config_args = [], [], [], []
     given = {}                # key -> (_Spec of the first use, [(option string, value)])
     for index, token in enumerate(argv, 1):
@@ -272,7 +281,7 @@ def guard(argv, cli_opts, denied=(), max_args=256, max_bytes=65536):
         given.setdefault(spec.key, (spec, []))[1].append((name, value))
     options = {}
     for key, (spec, uses) in given.items():
-        if key in denied:
+        if is_denied(key, denied):
             problems.append("%s: denied by [safe_launch] denied_cli_options" % spec.canonical)
         if len(uses) > 1 and not spec.multi:
             problems.append("%s: given %d times (%s); a single-valued option may be given once"

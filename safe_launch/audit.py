@@ -286,6 +286,12 @@ def _open_checked(path, what, service_uid, flags=_FLAGS):
     """A descriptor of ``path`` created 0600 (parent 0750), refused if unsafe (73)."""
     def refuse(why):
         raise LaunchError(ExitCode.CANTCREAT, "%s %s %s" % (what, path, why))
+    from safe_launch import configfiles
+    # Whoever can replace the directory's entries can delete the trail and
+    # its anchor together: the rule config files get.
+    problems = configfiles.parent_problems(path, (os.geteuid(), service_uid or 0))
+    if problems:
+        raise LaunchError(ExitCode.CANTCREAT, "%s %s" % (what, problems[0]))
     try:
         parent = os.path.dirname(os.path.abspath(path))
         if not os.path.isdir(parent):
@@ -429,7 +435,8 @@ def load_key(path):
     def refuse(why):
         raise LaunchError(ExitCode.CONFIG, "audit key file %s %s" % (path, why))
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW)
+        # O_NONBLOCK: a FIFO put in its place must be refused, not waited on.
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW | os.O_NONBLOCK)
     except OSError as exc:
         refuse("cannot be read: %s" % exc.strerror)
     with os.fdopen(fd, "rb") as f:

@@ -38,6 +38,8 @@ import stat
 
 from oslo_config import cfg
 
+from safe_launch.errors import ExitCode, LaunchError
+
 MAX_SIZE = 4 * 2 ** 20
 DEFAULT_ALLOWED_DIRS = ("/etc/nova", "/etc/safe_launch")
 POLICIES = ("default", "strict", "off")
@@ -255,6 +257,29 @@ def _read(fd):
     return b"".join(chunks)
 
 
+def raw_value(files, section, key):
+    """``(value, path)``: the last raw value of ``key`` in ``section`` across ``files``.
+
+    As oslo.config would take it from the files (the last one wins; section
+    names other than DEFAULT match case-insensitively), before any parse:
+    no type, no ``$substitution``.  ``(None, None)`` when no file sets it.
+    """
+    value = source = None
+    want = section if section == "DEFAULT" else section.lower()
+    for record in files:
+        if getattr(record, "kind", None) in DIR_KINDS:
+            continue
+        path = getattr(record, "path", record)
+        try:
+            sections = read_sections(path)
+        except (OSError, ValueError):
+            continue
+        for name, keys in sections.items():
+            if (name if name == "DEFAULT" else name.lower()) == want and key in keys:
+                value, source = keys[key][-1], path
+    return value, source
+
+
 def allowed_dirs(argv_decision, environ):
     """Where symlinks may lead, for :func:`check_file`.
 
@@ -448,6 +473,70 @@ def check_file(path, kind, policy="default", trusted_uids=(0,), trusted_gid=None
     return record(sha256=digest, size=len(data) if data is not None else fst.st_size,
                   mode=fst.st_mode, uid=fst.st_uid, gid=fst.st_gid, mtime_ns=fst.st_mtime_ns,
                   problems=tuple(problems))
+
+
+def service_account(user):
+    """(uid, gid) of ``[safe_launch] service_user``; (None, None) when unset."""
+    if not user:
+        return None, None
+    try:
+        entry = pwd.getpwnam(user)
+    except KeyError:
+        raise LaunchError(ExitCode.CONFIG, "[safe_launch] service_user: no such user %r" % user)
+    return entry.pw_uid, entry.pw_gid
+
+
+def trusted_uids(service_user):
+    """Who may own what the service reads: root and the service user (else our euid)."""
+    uid = service_account(service_user)[0]
+    return (0, os.geteuid() if uid is None else uid)
+
+
+def accept(path, kind, policy, guard, environ, service_user=None):
+    """:func:`check_file` with the launch's trust: the one call every path makes.
+
+    Before the parse (``policy`` "off") only root and our euid are trusted;
+    after it, root and ``service_user`` (group: its group, for ``strict``).
+    Symlinks may lead into the directories :func:`allowed_dirs` names.
+    """
+    trusted_gid = service_account(service_user)[1] if service_user else None
+    return check_file(path, kind, policy, trusted_uids=trusted_uids(service_user),
+                      trusted_gid=trusted_gid, allowed_dirs=allowed_dirs(guard, environ))
+
+
+def parent_problems(path, trusted):
+    """Problems of the directories leading to ``path`` (which may not exist yet).
+
+    The rule config files get: no directory on the way (symlinks followed)
+    writable by others unless sticky and owned, with its entry, by a trusted
+    uid.  For outputs such as the audit trail, which whoever can replace
+    the directory's entries could delete or swap.
+    """
+    path = os.path.abspath(path)
+    try:
+        real, lookups, _ = _resolve(os.path.dirname(path))
+        entry = os.path.join(real, os.path.basename(path))
+        try:
+            st = os.lstat(entry)
+        except FileNotFoundError:       # created by us: judged by its directory alone
+            st = os.lstat(real)
+    except OSError:
+        return ()           # a missing directory is created by its writer
+    return tuple(_path_problems(path, lookups + [(real, entry, st)], (), real,
+                                set(trusted) | {0}, ()))
+
+
+def problems_of(records):
+    """Every problem of ``records`` as ``(text, {"file": path})``; each names its file once."""
+    return [(p if p.startswith(r.path + ":") else "%s: %s" % (r.path, p), {"file": r.path})
+            for r in records for p in r.problems]
+
+
+def as_record(record):
+    """What the audit trail says of one checked file."""
+    return {"path": record.path, "kind": record.kind, "sha256": record.sha256,
+            "uid": record.uid, "gid": record.gid,
+            "mode": None if record.mode is None else "%04o" % (record.mode & 0o7777)}
 
 
 def verify_unchanged(records):

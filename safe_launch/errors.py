@@ -51,6 +51,13 @@ class LaunchError(Exception):
         self.details = tuple(details)   # per problem: {"file"/"group"/"option": ...}
 
 
+def config_error(problems):
+    """LaunchError(78) listing every ``(text, where)`` problem."""
+    texts = [text for text, _ in problems]
+    return LaunchError(ExitCode.CONFIG, texts[0], texts,
+                       details=[where for _, where in problems])
+
+
 def table_markdown():
     """The exit-code table as the README prints it."""
     rows = ["| exit | name | when |", "|---|---|---|"]

@@ -15,7 +15,7 @@ import sys
 import traceback
 
 from safe_launch import events
-from safe_launch.errors import ExitCode, LaunchError, classify, describe
+from safe_launch.errors import ExitCode, LaunchError, classify, config_error, describe
 from safe_launch import signals
 
 
@@ -43,6 +43,9 @@ class Launch:
         self.debug = any(a in ("--debug", "-d") for a in self.argv)
         self.decisions = {}
         self.conf = None
+        self.files = []             # the records of the files the command line selects
+        self.trail = None           # the audit file sink, once open
+        self.trail_settings = None
         self.stop_signal = None
         self.monitor = None
 
@@ -105,142 +108,141 @@ class Launch:
     # -- phases ----------------------------------------------------------------
 
     def phase_guard(self):
-        """The exact command line; then ``launch.started``, naming the files it selects.
+        """The exact command line; then ``launch.started`` and the audit trail.
 
-        Those files get the type, size and content rules here, before
-        anything parses them (a FIFO would hang oslo.config, a binary file
-        crash it); ownership and mode are judged after the parse, under the
-        configured [safe_launch] policy.
+        The files the command line selects get the type, size and content
+        rules here, before anything parses them (a FIFO would hang
+        oslo.config, a binary file crash it); ownership and mode are judged
+        after the parse, under the configured [safe_launch] policy.  Whatever
+        happens, the launch has its started record and, when its location
+        can be known, its trail, so a refused launch is on the record too.
         """
         from safe_launch import argv
+        from safe_launch import configfiles
+        from safe_launch import masking
         from safe_launch import parse
-        self.files, decision = [], None
+        decision = None
         try:
             self.conf = parse.load_options(self.spec)
             decision = argv.guard(self.argv, argv.cli_opts_of(self.conf),
                                   denied=self.conf.safe_launch.denied_cli_options)
-            if decision.ok:
-                self.decisions["guard"] = decision
-                self.files = [self.check_file(path, kind, "off")
-                              for path, kind in self.files_to_read(decision)]
-        finally:        # first, whatever happened: every launch has its started record
-            self.emitter.emit(events.LAUNCH_STARTED, outcome="pending",
-                              summary="launching %s (pid %d)" % (self.spec.binary, os.getpid()),
-                              config_files=[file_record(r) for r in self.files],
-                              **identity(self.spec, self.argv))
+            self.decisions["guard"] = decision      # refused too: it locates the files
+            self.files = [configfiles.accept(path, kind, "off", decision, os.environ)
+                          for path, kind in configfiles.files_to_check(
+                              decision, self.spec.project, self.spec.binary, os.environ)]
+            for secret in masking.secret_values_from_files(self.files, self.conf):
+                self.masker.add_secret(secret)
+        except BaseException:
+            self.started()
+            self.open_trail(required=False)
+            raise
+        self.started()
+        self.open_trail(required=decision.ok)
         if not decision.ok:
             raise LaunchError(ExitCode.USAGE, decision.problems[0], decision.problems)
         self.decide("guard", events.ARGV_CHECKED, decision)
 
+    def started(self):
+        from safe_launch import configfiles
+        self.emitter.emit(events.LAUNCH_STARTED, outcome="pending",
+                          summary="launching %s (pid %d)" % (self.spec.binary, os.getpid()),
+                          config_files=[configfiles.as_record(r) for r in self.files],
+                          **identity(self.spec, self.argv))
+
     def phase_parse(self):
         """The files' pre-parse problems (all at once), then one parse."""
-        from safe_launch import masking
+        from safe_launch import configfiles
         from safe_launch import parse
         from safe_launch import validate
         guard = self.decisions["guard"]
-        problems = [("%s: %s" % (r.path, p), {"file": r.path})
-                    for r in self.files for p in r.problems]
-        problems += [problem_of(p) for p in validate.config_source_check(
+        problems = configfiles.problems_of(self.files)
+        problems += [validate.describe(p) for p in validate.config_source_check(
             self.files, os.environ).errors]
         if problems:
             raise config_error(problems)
         decision = parse.parse(self.spec, self.conf, list(guard.argv))
-        for secret in masking.secret_values_from_files(self.files, self.conf):
-            self.masker.add_secret(secret)
         self.decide("parse", events.CONFIG_PARSED, decision)
-
-    def files_to_read(self, guard, conf=None):
-        from safe_launch import configfiles
-        return configfiles.files_to_check(guard, self.spec.project, self.spec.binary,
-                                          os.environ, conf=conf)
-
-    def check_file(self, path, kind, policy, conf=None):
-        from safe_launch import configfiles
-        trusted_uids, trusted_gid = (0,), None
-        if conf is not None:
-            uid, trusted_gid = service_account(conf.safe_launch.service_user)
-            trusted_uids = (0, os.geteuid() if uid is None else uid)
-        return configfiles.check_file(path, kind, policy, trusted_uids=trusted_uids,
-                                      trusted_gid=trusted_gid,
-                                      allowed_dirs=configfiles.allowed_dirs(
-                                          self.decisions["guard"], os.environ))
 
     def phase_validate(self):
         """Every value, every key, every file's owner and mode: all errors at once."""
-        problems, warnings, report = self.validation(self.conf, self.files)
-        errors = [text for text, _ in problems]
-        decision = Validation(len(errors), tuple(warnings), tuple(errors),
-                              tuple(self.file_records), report.env_sources)
-        if errors and self.conf.safe_launch.enforce:
-            raise config_error(problems)
+        from safe_launch import masking
+        from safe_launch import validate
+        decision = validate.check(self.conf, self.decisions["guard"], self.spec, os.environ,
+                                  checked=self.files)
+        for secret in masking.secret_values_from_conf(self.conf):
+            self.masker.add_secret(secret)
+        if decision.errors and self.conf.safe_launch.enforce:
+            raise config_error(decision.problems)
         self.decide("validate", events.CONFIG_VALIDATED, decision)
-        for error in errors:
+        for error in decision.errors:
             self.emitter.emit(events.CONFIG_WARNING, outcome="failure", error=error,
                               summary="validate: not enforced ([safe_launch] enforce = false): "
                                       + error)
-        for warning in warnings:
+        for warning in decision.warnings:
             self.emitter.emit(events.CONFIG_WARNING, summary="validate: warning: " + warning,
                               warning=warning)
-        self.open_audit()
+        self.move_trail()
 
-    def validation(self, conf, checked=None):
-        """(errors, warnings, report) for a parsed ``conf``; the launch's and
-        the reload's one rule.  Each error is ``(text, where)``, where names
-        the file, group and option it applies to.  ``checked``: the records
-        made before the parse, proved unchanged now."""
-        from safe_launch import configfiles
-        from safe_launch import validate
-        guard = self.decisions["guard"]
-        policy = conf.safe_launch
-        paths = self.files_to_read(guard) + self.files_to_read(guard, conf)
-        records = [self.check_file(path, kind, policy.file_policy, conf) for path, kind in paths]
-        errors = [("%s: %s" % (r.path, p), {"file": r.path})
-                  for r in records for p in r.problems]
-        if checked is not None:
-            errors += [(p, {}) for p in configfiles.verify_unchanged(checked)]
-            self.file_records = [file_record(r) for r in records]
-        denied = set(policy.denied_cli_options)
-        errors += [("--%s: denied by [safe_launch] denied_cli_options" % key,
-                    {"option": key.rpartition(".")[2]})
-                   for key in guard.options if key.rpartition(".")[2] in denied]
-        report = (validate.eager_check(conf, records)
-                  + validate.unknown_keys(conf, records, environ=os.environ))
-        errors += [problem_of(p) for p in report.errors]
-        warnings = [problem_of(p)[0] for p in report.warnings] + list(guard.warnings)
-        return errors, warnings, report
+    # -- the audit trail ---------------------------------------------------------
 
-    def open_audit(self):
-        """The audit trail: required before the launch goes on (73), fail-open after."""
+    def open_trail(self, required, settings=None):
+        """Open the audit trail and hand it every record so far.
+
+        ``required``: the launch is going on, so a trail that cannot be opened
+        stops it (73, or 78 for a bad key file) unless ``audit_required =
+        false``; a launch that is already failing only says why.  A preflight
+        ``check`` writes no trail.
+        """
         from safe_launch import audit
         from safe_launch import journal
-        from safe_launch import masking
-        policy = self.conf.safe_launch
-        for secret in masking.secret_values_from_conf(self.conf):
-            self.masker.add_secret(secret)
-        if self.until is not None:      # a preflight check writes no audit trail
+        from safe_launch import trail
+        if self.until is not None:
             return
         try:
-            key = audit.load_key(policy.audit_key_file) if policy.audit_key_file else None
-            sink = audit.AuditFile(policy.audit_log, key=key,
-                                   service_uid=service_account(policy.service_user)[0]).open()
+            settings = settings or trail.settings(self.files, os.environ)
+            sink = trail.open_file(settings)
             if sink.anchor_problem:     # records removed since the last launch: say so
                 self.emitter.emit(audit.ANCHOR_MISMATCH, outcome="failure",
-                                  summary="audit: %s: %s" % (policy.audit_log,
-                                                             sink.anchor_problem),
-                                  log=policy.audit_log, anchor=sink.anchor)
+                                  summary="audit: %s: %s" % (settings.log, sink.anchor_problem),
+                                  log=settings.log, anchor=sink.anchor)
             # Written directly, not through the fail-open emitter: a trail that
             # cannot be written now must stop the launch.
             for record in self.emitter.history:
                 sink.handle(record)
-            self.emitter.add_sink(sink)
-        except (LaunchError, OSError) as exc:
-            message = "audit log %s: %s" % (policy.audit_log, getattr(exc, "message", exc))
-            if policy.audit_required:
+        except Exception as exc:
+            if settings is None:            # not even the default: a bug
+                raise
+            message = exc.message if isinstance(exc, LaunchError) else \
+                "audit log %s: %s" % (settings.log, exc)      # LaunchErrors name the file
+            if required and settings.required:
+                if not isinstance(exc, (LaunchError, OSError)):
+                    raise
                 raise LaunchError(getattr(exc, "code", ExitCode.CANTCREAT), message)
-            self.emitter.emit("audit.unavailable", outcome="failure",
-                              summary="audit: %s (audit_required = false: going on)" % message)
-        if policy.audit_journal and journal.JournalSink.available():
+            self.emitter.emit("audit.unavailable", outcome="failure", summary="audit: %s (%s)" % (
+                message, "audit_required = false: going on" if required else "not recorded"))
+        else:
+            self.emitter.add_sink(sink)
+            self.trail = sink
+        if self.trail_settings is None and settings.journal and journal.JournalSink.available():
             self.emitter.replay(journal.JournalSink())
+        self.trail_settings = settings
+
+    def move_trail(self):
+        """After the parse: the trail where the parsed configuration puts it."""
+        from safe_launch import trail
+        if self.until is not None:
+            return
+        settings = trail.settings(self.files, os.environ, self.conf)
+        if (settings.log, settings.key_file) == (self.trail_settings.log,
+                                                 self.trail_settings.key_file) \
+                and (self.trail is not None or not settings.required):
+            return
+        old = self.trail
+        if old is not None:
+            self.emitter.sinks.remove(old)
+            old.close()
+            self.trail = None
+        self.open_trail(required=True, settings=settings)
 
     def open_notifications(self):
         """CADF events over the service's own transport, off the launch path."""
@@ -256,10 +258,6 @@ class Launch:
             self.emitter.sink_failed("CadfSink", exc)
             return
         self.emitter.replay(sink)
-
-    def config_problems(self, conf):
-        """Every error of a candidate configuration (for a reload)."""
-        return [text for text, _ in self.validation(conf)[0]]
 
     def phase_workers(self):
         from safe_launch import resources
@@ -377,8 +375,7 @@ class Launch:
         """SIGHUP: pass it to the service only if the new configuration is clean."""
         from safe_launch import reload
         self.notifier.reloading("reloading: checking the new configuration")
-        decision = reload.check(self.conf, list(self.decisions["guard"].argv), self.spec,
-                                self.config_problems)
+        decision = reload.check(self.conf, self.decisions["guard"], self.spec)
         self.emitter.emit(events.RELOAD_ACCEPTED if decision.ok else events.RELOAD_REFUSED,
                           outcome="success" if decision.ok else "failure",
                           summary=decision.summary(), problems=list(decision.problems))
@@ -400,61 +397,6 @@ def identity(spec, argv):
         "loginuid": None if loginuid == 4294967295 else loginuid,
         "invocation_id": os.environ.get("INVOCATION_ID"),
     }
-
-
-@dataclasses.dataclass(frozen=True)
-class Validation:
-    """The validate phase's decision: what was wrong, what was checked."""
-
-    error_count: int
-    warnings: tuple
-    errors: tuple
-    files: tuple          # path, kind, sha256, owner, group, mode of each file read
-    env_sources: tuple    # (group, option, OS_* variable name): names, never values
-
-    def summary(self):
-        return "validate: %d error(s), %d warning(s), %d file(s) checked, %d value(s) " \
-               "from the environment" % (self.error_count, len(self.warnings),
-                                         len(self.files), len(self.env_sources))
-
-
-def problem_of(problem):
-    """A validate.Problem as (one line, where it applies)."""
-    group = problem.group or "DEFAULT"
-    where = "[%s] %s" % (group, problem.option) if problem.option else "[%s]" % group
-    source = " (%s)" % problem.source if problem.source else ""
-    detail = {"group": group, "option": problem.option}
-    if problem.source and problem.source.startswith("/"):
-        detail["file"] = problem.source
-    message = problem.message
-    if message.startswith(where + ": "):
-        message = message[len(where) + 2:]
-    return "%s%s: %s" % (where, source, message), detail
-
-
-def config_error(problems):
-    """LaunchError(78) listing every ``(text, where)`` problem."""
-    texts = [text for text, _ in problems]
-    return LaunchError(ExitCode.CONFIG, texts[0], texts,
-                       details=[where for _, where in problems])
-
-
-def file_record(record):
-    return {"path": record.path, "kind": record.kind, "sha256": record.sha256,
-            "uid": record.uid, "gid": record.gid,
-            "mode": None if record.mode is None else "%04o" % (record.mode & 0o7777)}
-
-
-def service_account(user):
-    """(uid, gid) of ``[safe_launch] service_user``; (None, None) when unset."""
-    if not user:
-        return None, None
-    import pwd
-    try:
-        entry = pwd.getpwnam(user)
-    except KeyError:
-        raise LaunchError(ExitCode.CONFIG, "[safe_launch] service_user: no such user %r" % user)
-    return entry.pw_uid, entry.pw_gid
 
 
 def safe_main(spec, argv=None):

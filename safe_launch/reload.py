@@ -9,6 +9,7 @@ first, and an invalid CLI option value in a file deadlocks its master.
 """
 
 import dataclasses
+import os
 
 from safe_launch.errors import LaunchError, describe
 from safe_launch import parse
@@ -56,13 +57,14 @@ def _register(conf, info, group):
         pass
 
 
-def check(conf, argv, spec, validate):
-    """Parse the candidate and run ``validate(candidate)`` (-> problems)."""
+def check(conf, guard, spec):
+    """Parse the candidate from ``guard.argv`` and apply the validate phase's rule."""
+    from safe_launch import validate
     try:
-        candidate = candidate_conf(conf, argv, spec)
-        problems = tuple(validate(candidate))
+        candidate = candidate_conf(conf, list(guard.argv), spec)
+        problems = validate.check(candidate, guard, spec, os.environ).errors
     except LaunchError as exc:
         problems = exc.problems
     except Exception as exc:        # never let a check take the master down
         problems = (describe(exc),)
-    return ReloadDecision(not problems, problems)
+    return ReloadDecision(not problems, tuple(problems))

@@ -29,6 +29,7 @@ from oslo_config import cfg
 from oslo_config import types
 from oslo_log import versionutils
 
+from safe_launch import argv
 from safe_launch import configfiles
 
 NOVA_NAMESPACES = (
@@ -197,20 +198,6 @@ _CONFIG_SOURCE_DENIED = ("config_source makes oslo.config fetch configuration fr
                          "sources (a URL): denied unless [safe_launch] allow_config_source")
 
 
-def _raw(files, section, key):
-    """The last raw value of ``key`` in ``section`` across ``files`` (and its file)."""
-    value = source = None
-    for path in _paths(files):
-        try:
-            sections = configfiles.read_sections(path)
-        except (OSError, ValueError):
-            continue
-        for name, keys in sections.items():
-            if _norm(name) == _norm(section) and key in keys:
-                value, source = keys[key][-1], path
-    return value, source
-
-
 def config_source_check(files, environ, allow_config_source=None):
     """Before the parse: refuse ``[DEFAULT] config_source`` in ``files`` or ``environ``.
 
@@ -219,20 +206,89 @@ def config_source_check(files, environ, allow_config_source=None):
     allow_config_source`` of the same files.
     """
     if allow_config_source is None:
-        raw, _ = _raw(files, "safe_launch", "allow_config_source")
+        raw, _ = configfiles.raw_value(files, "safe_launch", "allow_config_source")
         try:
             allow_config_source = bool(types.Boolean()(raw)) if raw is not None else False
         except ValueError:
             allow_config_source = False
     if allow_config_source:
         return ValidationReport()
-    value, source = _raw(files, "DEFAULT", "config_source")
+    value, source = configfiles.raw_value(files, "DEFAULT", "config_source")
     if environ.get("OS_DEFAULT__CONFIG_SOURCE"):
         value, source = environ["OS_DEFAULT__CONFIG_SOURCE"], "OS_DEFAULT__CONFIG_SOURCE"
     if value and value.strip():
         return ValidationReport((Problem("DEFAULT", "config_source", _CONFIG_SOURCE_DENIED,
                                          source),))
     return ValidationReport()
+
+
+@dataclasses.dataclass(frozen=True)
+class Validation:
+    """The validate phase's decision: what was wrong, what was checked."""
+
+    error_count: int
+    warnings: tuple
+    errors: tuple
+    files: tuple          # path, kind, sha256, owner, group, mode of each file read
+    env_sources: tuple    # (group, option, OS_* variable name): names, never values
+    where: tuple = ()     # per error: the file, group and option it applies to
+
+    @property
+    def ok(self):
+        return not self.errors
+
+    @property
+    def problems(self):
+        """Every error as ``(text, where)``."""
+        return tuple(zip(self.errors, self.where))
+
+    def summary(self):
+        return "validate: %d error(s), %d warning(s), %d file(s) checked, %d value(s) " \
+               "from the environment" % (self.error_count, len(self.warnings),
+                                         len(self.files), len(self.env_sources))
+
+
+def describe(problem):
+    """A :class:`Problem` as (one line, where it applies)."""
+    group = problem.group or "DEFAULT"
+    where = "[%s] %s" % (group, problem.option) if problem.option else "[%s]" % group
+    source = " (%s)" % problem.source if problem.source else ""
+    detail = {"group": group, "option": problem.option}
+    if problem.source and problem.source.startswith("/"):
+        detail["file"] = problem.source
+    message = problem.message
+    if message.startswith(where + ": "):
+        message = message[len(where) + 2:]
+    return "%s%s: %s" % (where, source, message), detail
+
+
+def check(conf, guard, spec, environ, checked=None):
+    """The validate phase's one rule, for the launch, a reload and ``check``.
+
+    ``conf`` is parsed from ``guard.argv``.  Every file the parse read and
+    the option values name gets the configured file policy; every value is
+    read (:func:`eager_check`); every key is matched (:func:`unknown_keys`);
+    ``checked`` (the records made before the parse) must be unchanged now.
+    """
+    policy = conf.safe_launch
+    config_files = configfiles.files_to_check(guard, spec.project, spec.binary, environ)
+    paths = config_files + configfiles.files_to_check(guard, spec.project, spec.binary,
+                                                      environ, conf=conf)
+    records = [configfiles.accept(path, kind, policy.file_policy, guard, environ,
+                                  policy.service_user) for path, kind in paths]
+    errors = configfiles.problems_of(records)
+    if checked is not None:
+        errors += [(p, {}) for p in configfiles.verify_unchanged(checked)]
+    errors += [("--%s: denied by [safe_launch] denied_cli_options" % key.replace(".", "-"),
+                {"option": key.rpartition(".")[2]})
+               for key in guard.options if argv.is_denied(key, policy.denied_cli_options)]
+    report = (eager_check(conf, records)
+              + unknown_keys(conf, records, environ=environ))
+    errors += [describe(p) for p in report.errors]
+    warnings = [describe(p)[0] for p in report.warnings] + list(guard.warnings)
+    return Validation(len(errors), tuple(warnings), tuple(text for text, _ in errors),
+                      tuple(configfiles.as_record(r) for r in records), report.env_sources,
+                      tuple(where for _, where in errors))
 
 
 @functools.lru_cache(maxsize=1)
