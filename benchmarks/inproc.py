@@ -69,15 +69,19 @@ def phases(conf_path, audit_dir, budget):
         return argvmod.guard(args, argvmod.cli_opts_of(conf), denied=denied)
 
     def files_before():
-        files = [launch.check_file(p, k, "off") for p, k in launch.files_to_read(decision)]
+        files = [configfiles.accept(p, k, "off", decision, os.environ)
+                 for p, k in configfiles.files_to_check(decision, spec.project, spec.binary,
+                                                        os.environ)]
         validate.config_source_check(files, os.environ)
         return files
 
     def files_after():
-        # launcher.Launch.validation(): the file part
+        # validate.check(): the file part
         policy = conf.safe_launch
-        paths = launch.files_to_read(decision) + launch.files_to_read(decision, conf)
-        records = [launch.check_file(p, k, policy.file_policy, conf) for p, k in paths]
+        paths = [item for c in (None, conf) for item in configfiles.files_to_check(
+            decision, spec.project, spec.binary, os.environ, conf=c)]
+        records = [configfiles.accept(p, k, policy.file_policy, decision, os.environ,
+                                      policy.service_user) for p, k in paths]
         configfiles.verify_unchanged(before)
         return records
 
@@ -107,7 +111,7 @@ def phases(conf_path, audit_dir, budget):
     assert keys.ok, keys.errors
 
     def secrets():
-        # launcher.Launch.open_audit(): secret values of the parsed configuration
+        # launcher.Launch.phase_validate(): secret values of the parsed configuration
         # for the masker.  It reads every option through oslo.config's value
         # cache, which eager validation (get_location) does not fill: the
         # repeated calls clear that private cache to measure the launch's case.
@@ -133,7 +137,7 @@ def phases(conf_path, audit_dir, budget):
     devnull = open(os.devnull, "w")
     emitter = events.Emitter([events.ConsoleSink(spec.prog, stream=devnull), sink],
                              mask=launch.masker.mask)
-    validation = launcher.Validation(0, (), (), tuple(launcher.file_record(r) for r in records),
+    validation = validate.Validation(0, (), (), tuple(configfiles.as_record(r) for r in records),
                                      ())
 
     def emit():
@@ -153,7 +157,8 @@ def phases(conf_path, audit_dir, budget):
         "probe_and_worker_bound": probe_and_bound,
         "audit_record": record,
         "emit_event": emit,
-        "validation_as_launcher": lambda: launch.validation(conf, before),
+        "validation_as_launcher": lambda: validate.check(conf, decision, spec, os.environ,
+                                                         checked=before),
     }
     for name, fn in runs.items():
         if fn is not None:

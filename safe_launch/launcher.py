@@ -45,7 +45,8 @@ class Launch:
         self.conf = None
         self.files = []             # the records of the files the command line selects
         self.trail = None           # the audit file sink, once open
-        self.trail_settings = None
+        self.trail_settings = None  # where the trail was last opened, or tried
+        self.journal_open = False
         self.stop_signal = None
         self.monitor = None
 
@@ -67,6 +68,7 @@ class Launch:
         except LaunchError as exc:
             return self.failed(exc)
         except signals.StopRequested as exc:
+            self.ensure_trail()
             self.emitter.emit(events.STOP_REQUESTED, summary="stop requested (%s) during %s"
                               % (exc, self.phase), signal=str(exc), phase=self.phase)
             return ExitCode.OK
@@ -79,6 +81,7 @@ class Launch:
 
     def failed(self, error, exc=None):
         error.phase = error.phase or self.phase
+        self.ensure_trail()
         if self.monitor is not None:
             self.monitor.outcome.stopping = True
         for problem, where in zip(error.problems, error.details or [{}] * len(error.problems)):
@@ -132,11 +135,8 @@ class Launch:
                               decision, self.spec.project, self.spec.binary, os.environ)]
             for secret in masking.secret_values_from_files(self.files, self.conf):
                 self.masker.add_secret(secret)
-        except BaseException:
+        finally:        # first, whatever happened: every launch has its started record
             self.started()
-            self.open_trail(required=False)
-            raise
-        self.started()
         self.open_trail(required=decision.ok)
         if not decision.ok:
             raise LaunchError(ExitCode.USAGE, decision.problems[0], decision.problems)
@@ -171,7 +171,10 @@ class Launch:
                                   checked=self.files)
         for secret in masking.secret_values_from_conf(self.conf):
             self.masker.add_secret(secret)
-        if decision.errors and self.conf.safe_launch.enforce:
+        enforced = bool(decision.errors) and self.conf.safe_launch.enforce
+        if not any(where.get("group") == "safe_launch" for where in decision.where):
+            self.move_trail(required=not enforced)
+        if enforced:
             raise config_error(decision.problems)
         self.decide("validate", events.CONFIG_VALIDATED, decision)
         for error in decision.errors:
@@ -181,7 +184,6 @@ class Launch:
         for warning in decision.warnings:
             self.emitter.emit(events.CONFIG_WARNING, summary="validate: warning: " + warning,
                               warning=warning)
-        self.move_trail()
 
     # -- the audit trail ---------------------------------------------------------
 
@@ -190,16 +192,23 @@ class Launch:
 
         ``required``: the launch is going on, so a trail that cannot be opened
         stops it (73, or 78 for a bad key file) unless ``audit_required =
-        false``; a launch that is already failing only says why.  A preflight
-        ``check`` writes no trail.
+        false``, and a location that needs ``$substitution`` waits for the
+        parse; a launch that is already failing takes the default location
+        for such a value and only says why when no trail can be opened.  A
+        preflight ``check`` writes no trail.
         """
         from safe_launch import audit
         from safe_launch import journal
         from safe_launch import trail
         if self.until is not None:
             return
+        settings = settings or trail.settings(self.files, os.environ)
+        if settings.deferred and required:
+            return
+        if settings.deferred:
+            settings = trail.at_default(settings)
+        self.trail_settings = settings
         try:
-            settings = settings or trail.settings(self.files, os.environ)
             sink = trail.open_file(settings)
             if sink.anchor_problem:     # records removed since the last launch: say so
                 self.emitter.emit(audit.ANCHOR_MISMATCH, outcome="failure",
@@ -210,8 +219,6 @@ class Launch:
             for record in self.emitter.history:
                 sink.handle(record)
         except Exception as exc:
-            if settings is None:            # not even the default: a bug
-                raise
             message = exc.message if isinstance(exc, LaunchError) else \
                 "audit log %s: %s" % (settings.log, exc)      # LaunchErrors name the file
             if required and settings.required:
@@ -223,26 +230,49 @@ class Launch:
         else:
             self.emitter.add_sink(sink)
             self.trail = sink
-        if self.trail_settings is None and settings.journal and journal.JournalSink.available():
+        if not self.journal_open and settings.journal and journal.JournalSink.available():
             self.emitter.replay(journal.JournalSink())
-        self.trail_settings = settings
+            self.journal_open = True
 
-    def move_trail(self):
-        """After the parse: the trail where the parsed configuration puts it."""
+    def ensure_trail(self):
+        """A failing or stopping launch: its trail, if it has none yet."""
+        from safe_launch import trail
+        if self.trail is not None or self.until is not None:
+            return
+        settings = None
+        if "parse" in self.decisions:
+            try:
+                settings = trail.settings(self.files, os.environ, self.conf)
+            except Exception:       # an invalid [safe_launch] value: the raw reading
+                pass
+        settings = settings or trail.settings(self.files, os.environ)
+        if settings.deferred:
+            settings = trail.at_default(settings)
+        if settings != self.trail_settings:     # not tried yet
+            self.open_trail(required=False, settings=settings)
+
+    def move_trail(self, required):
+        """After the parse: the trail where the parsed configuration puts it.
+
+        The trail opened before the parse is kept when the new one cannot
+        be opened, so no record is lost.
+        """
         from safe_launch import trail
         if self.until is not None:
             return
         settings = trail.settings(self.files, os.environ, self.conf)
-        if (settings.log, settings.key_file) == (self.trail_settings.log,
-                                                 self.trail_settings.key_file) \
-                and (self.trail is not None or not settings.required):
-            return
         old = self.trail
-        if old is not None:
-            self.emitter.sinks.remove(old)
-            old.close()
-            self.trail = None
-        self.open_trail(required=True, settings=settings)
+        if old is not None and settings == self.trail_settings:
+            return
+        self.trail = None
+        try:
+            self.open_trail(required=required, settings=settings)
+        finally:
+            if self.trail is None:
+                self.trail = old
+            elif old is not None:
+                self.emitter.sinks.remove(old)
+                old.close()
 
     def open_notifications(self):
         """CADF events over the service's own transport, off the launch path."""

@@ -16,6 +16,8 @@ from safe_launch import configfiles
 from safe_launch import opts
 
 _NAMES = ("audit_log", "audit_key_file", "audit_required", "audit_journal", "service_user")
+_OPTS = {opt.dest: opt for opt in opts.ALL_OPTS}
+_DEFAULT_LOG = _OPTS["audit_log"].default
 
 
 @dataclasses.dataclass(frozen=True)
@@ -25,6 +27,12 @@ class TrailSettings:
     required: bool
     journal: bool
     service_user: str
+    deferred: bool = False      # the raw audit_log needs $substitution: known after the parse
+
+
+def at_default(settings):
+    """``settings`` with the default location (a deferred one, for a launch that failed)."""
+    return dataclasses.replace(settings, log=_DEFAULT_LOG, deferred=False)
 
 
 def _raw(name, files, environ):
@@ -35,7 +43,7 @@ def _raw(name, files, environ):
 
 
 def _typed(opt, raw):
-    if raw is None or "$" in raw:
+    if raw is None or "$" in raw:       # substitution: only the parse knows the value
         return opt.default
     try:
         return opt.type(raw)
@@ -48,12 +56,14 @@ def settings(files, environ, conf=None):
     if conf is not None:
         group = conf[opts.GROUP]
         values = {name: group[name] for name in _NAMES}
+        deferred = False
     else:
-        by_name = {opt.dest: opt for opt in opts.ALL_OPTS}
-        values = {name: _typed(by_name[name], _raw(name, files, environ)) for name in _NAMES}
+        raw = {name: _raw(name, files, environ) for name in _NAMES}
+        values = {name: _typed(_OPTS[name], raw[name]) for name in _NAMES}
+        deferred = "$" in (raw["audit_log"] or "") or "$" in (raw["audit_key_file"] or "")
     return TrailSettings(values["audit_log"], values["audit_key_file"] or None,
                          values["audit_required"], values["audit_journal"],
-                         values["service_user"] or None)
+                         values["service_user"] or None, deferred)
 
 
 def open_file(trail):
