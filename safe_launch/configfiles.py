@@ -37,6 +37,7 @@ import pwd
 import stat
 
 from oslo_config import cfg
+from oslo_config import iniparser
 
 from safe_launch.errors import ExitCode, LaunchError
 
@@ -242,7 +243,10 @@ def _read_sections(path, *identity):
     parser = cfg.ConfigParser(path, sections)
     # ConfigParser.parse() would open the file itself (blocking, locale
     # encoding): feed the lines read above to the same parser instead.
-    super(cfg.ConfigParser, parser).parse(text.splitlines(True))
+    try:
+        super(cfg.ConfigParser, parser).parse(text.splitlines(True))
+    except iniparser.ParseError as exc:     # never quote the line: it may hold a secret
+        raise ValueError("%s:%d: %s" % (path, exc.lineno, exc.msg)) from None
     return sections
 
 

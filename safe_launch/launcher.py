@@ -49,6 +49,7 @@ class Launch:
         self.journal_open = False
         self.stop_signal = None
         self.monitor = None
+        self.reload_again = False   # reloads coalesced while workers restart
 
     # -- running -------------------------------------------------------------
 
@@ -341,7 +342,8 @@ class Launch:
         reports = supervise.WorkerReports()
         self.monitor = supervise.Monitor(reports, policy, self.emitter, self._on_ready,
                                          self._on_crash_loop, tick=self.notifier.watchdog,
-                                         tick_interval=self.notifier.watchdog_interval())
+                                         tick_interval=self.notifier.watchdog_interval(),
+                                         on_change=self._on_change)
         self.launcher = service.serve(self.server, self.decisions["workers"].effective,
                                       self.conf, reports)
         signals.adopt(self.launcher, self._on_stop, self._on_reload)
@@ -354,9 +356,13 @@ class Launch:
         if outcome.crash_cause is not None:
             raise LaunchError(
                 ExitCode.TEMPFAIL,
-                "crash loop: %d workers failed to start in a row within %ds, last: %s"
-                % (len(outcome.failures), self.conf.safe_launch.crash_loop_window,
-                   outcome.crash_cause))
+                "crash loop: %d workers in a row failed to start or died within %ds of "
+                "becoming ready, last: %s" % (self.conf.safe_launch.crash_loop_max_failures,
+                                              self.conf.safe_launch.crash_loop_window,
+                                              outcome.crash_cause)
+                if outcome.quick_deaths and not outcome.failures else
+                "crash loop: %d workers in a row failed to start, last: %s"
+                % (len(outcome.failures), outcome.crash_cause))
         self.emitter.emit(events.SERVICE_STOPPED, summary="stopped (%s)" % (
             "signal %s" % self.stop_signal if self.stop_signal else "status %s" % status),
             status=status, signal=self.stop_signal)
@@ -365,11 +371,23 @@ class Launch:
 
     # -- callbacks from the wait phase (monitor thread / signal dispatch) -------
 
-    def _on_ready(self, pid):
-        self.emitter.emit(events.SERVICE_READY,
-                          summary="ready: worker %d serves RPC topic %s" % (pid, self.spec.topic),
-                          worker_pid=pid, status=self.status_line())
+    def _on_ready(self, pid, reloaded=False):
+        if reloaded:
+            self.emitter.emit(events.SERVICE_READY, summary="ready again after the reload: "
+                              "worker %d serves RPC topic %s" % (pid, self.spec.topic),
+                              worker_pid=pid, status=self.status_line(), reload=True)
+        else:
+            self.emitter.emit(events.SERVICE_READY, summary="ready: worker %d serves RPC topic "
+                              "%s" % (pid, self.spec.topic), worker_pid=pid,
+                              status=self.status_line())
         self.notifier.ready(self.status_line())
+        if reloaded and self.reload_again:      # reloads that came meanwhile: one more
+            self.reload_again = False
+            os.kill(os.getpid(), signals.signal.SIGHUP)
+
+    def _on_change(self):
+        if self.monitor.outcome.ready_at is not None and not self.monitor.outcome.stopping:
+            self.notifier.status(self.status_line())
 
     def status_line(self):
         """What systemctl status shows: "2 workers (bound by cpu), threading, audit ok"."""
@@ -379,6 +397,10 @@ class Launch:
         if workers is not None:
             parts.append("%d workers (%s)" % (workers.effective, "bound by %s" % workers.bound_by
                                               if workers.bound_by else "as configured"))
+        if self.monitor is not None and self.monitor.outcome.ready_at is not None:
+            serving, starting = self.monitor.counts()
+            parts.append("%d serving%s" % (serving, ", %d starting" % starting
+                                           if starting else ""))
         if patching is not None:
             parts.append(patching.backend)
         parts.append(self.audit_status())
@@ -402,14 +424,26 @@ class Launch:
                           signal=self.stop_signal)
 
     def _on_reload(self):
-        """SIGHUP: pass it to the service only if the new configuration is clean."""
+        """SIGHUP: pass it to the service only if the new configuration is clean.
+
+        A reload accepted while the workers of the previous one are not all
+        serving again is coalesced: one more reload follows once they are.
+        """
         from safe_launch import reload
         self.notifier.reloading("reloading: checking the new configuration")
         decision = reload.check(self.conf, self.decisions["guard"], self.spec)
+        if decision.ok and not self.monitor.restarting():
+            self.reload_again = True
+            self.emitter.emit(events.RELOAD_COALESCED, summary="reload: the previous reload's "
+                              "workers are still starting; one more reload follows")
+            return False
         self.emitter.emit(events.RELOAD_ACCEPTED if decision.ok else events.RELOAD_REFUSED,
                           outcome="success" if decision.ok else "failure",
                           summary=decision.summary(), problems=list(decision.problems))
-        self.notifier.ready(self.status_line() + ("" if decision.ok else ", reload refused"))
+        if decision.ok:     # READY=1 again once the restarted workers serve
+            self.notifier.status("reloading: restarting the workers")
+        else:
+            self.notifier.ready(self.status_line() + ", reload refused")
         return decision.ok
 
 

@@ -18,15 +18,18 @@ launch_opts = [
              "always fatal."),
     cfg.IntOpt(
         "crash_loop_max_failures", default=3, min=1,
-        help="Stop the service and exit 75 when workers die this many times "
-             "in a row before becoming ready. Stock launchers re-fork a "
-             "failing worker forever, so neither systemd nor alerting ever "
-             "sees the failure."),
+        help="Stop the service and exit 75 when this many workers in a row "
+             "die before becoming ready (at any pace), or end by themselves "
+             "within crash_loop_window seconds of becoming ready. Stock "
+             "launchers re-fork a failing worker forever, so neither systemd "
+             "nor alerting ever sees the failure."),
     cfg.IntOpt(
         "crash_loop_window", default=120, min=1,
-        help="Seconds within which crash_loop_max_failures consecutive "
-             "failures count as a crash loop. A worker that becomes ready "
-             "resets the count."),
+        help="A worker that ends by itself (error exit, core-dumping signal) "
+             "this many seconds or sooner after becoming ready counts as a "
+             "failure; one that served longer ends the run of failures. "
+             "Kills from outside (SIGKILL, the OOM killer) and restarts for "
+             "a reload never count."),
 ]
 
 input_opts = [

@@ -42,16 +42,23 @@ class ServeOutcome:
     """What the wait phase observed (filled in by the monitor thread)."""
 
     ready_at: float = None        # when the first worker became ready
-    failures: list = dataclasses.field(default_factory=list)
+    failures: list = dataclasses.field(default_factory=list)   # before ready, in a row
+    quick_deaths: list = dataclasses.field(default_factory=list)  # soon after ready, in a row
     crash_cause: str = None
     stopping: bool = False
+    reloading: bool = False       # restarted workers not all serving yet
 
 
 class Monitor:
-    """Master side: reads worker reports and watches their pids."""
+    """Master side: reads worker reports and watches their pids.
+
+    ``on_ready(pid, reloaded)``: the first worker serves (``reloaded`` False),
+    or, after a reload, as many workers as before serve again.
+    ``on_change()``: what :meth:`counts` returns has changed (STATUS=).
+    """
 
     def __init__(self, reports, policy, emitter, on_ready, on_crash_loop, clock=time.monotonic,
-                 tick=None, tick_interval=None):
+                 tick=None, tick_interval=None, on_change=None):
         self.tick = tick                   # called every tick_interval s (watchdog)
         self.tick_interval = tick_interval
         self.reports = reports
@@ -59,12 +66,16 @@ class Monitor:
         self.emitter = emitter
         self.on_ready = on_ready
         self.on_crash_loop = on_crash_loop
+        self.on_change = on_change or (lambda: None)
         self.clock = clock
         self.outcome = ServeOutcome()
         self._select = native("select")
+        self._lock = native("threading").Lock()
         self._poll = self._select.poll()
         self._pidfds = {}          # pidfd -> pid
-        self._ready = set()
+        self._ready = {}           # pid -> when it became ready
+        self._planned = set()      # pids a reload restarts: their deaths are no failures
+        self._serving_before = 0   # how many served when the reload began
         self._causes = {}
         self._buffer = b""
         self._poll.register(reports.read_fd, self._select.POLLIN)
@@ -72,6 +83,26 @@ class Monitor:
     def start(self):
         native("threading").Thread(target=self.run, name="safe_launch-monitor",
                                    daemon=True).start()
+
+    def counts(self):
+        """(workers serving, workers starting) now."""
+        with self._lock:
+            serving = len(self._ready)
+            return serving, len(self._pidfds) - serving
+
+    def restarting(self):
+        """A reload was accepted: every worker alive now is restarted by the backend.
+
+        Returns False when an earlier reload's workers are not all serving
+        yet (the caller coalesces this one into a later reload).
+        """
+        with self._lock:
+            if self.outcome.reloading:
+                return False
+            self._planned = set(self._pidfds.values())
+            self._serving_before = len(self._ready)
+            self.outcome.reloading = True
+            return True
 
     def run(self):
         timeout = self.tick_interval * 1000 if self.tick_interval else None
@@ -99,57 +130,92 @@ class Monitor:
 
     def _handle(self, kind, pid, detail):
         if kind == "starting":
+            with self._lock:    # restarted in place (eventlet backend): a new start
+                self._planned.discard(pid)
+                self._ready.pop(pid, None)
             self._watch(pid)
         elif kind == "ready":
-            self._ready.add(pid)
-            self.outcome.failures.clear()
+            with self._lock:
+                self._ready[pid] = self.clock()
+                self.outcome.failures.clear()
+                first = self.outcome.ready_at is None
+                if first:
+                    self.outcome.ready_at = self.clock()
+                new = len([p for p in self._ready if p not in self._planned])
+                reloaded = self.outcome.reloading and new >= max(self._serving_before, 1)
+                if reloaded:
+                    self.outcome.reloading = False
+                    self._planned.clear()
             self.emitter.emit(events.WORKER_STARTED, worker_pid=pid)
-            if self.outcome.ready_at is None:
-                self.outcome.ready_at = self.clock()
-                self.on_ready(pid)
+            if first or reloaded:
+                self.on_ready(pid, reloaded)
+            self.on_change()
         elif kind == "failed":
             self._causes[pid] = detail
 
     def _watch(self, pid):
+        if pid in self._pidfds.values():
+            return
         try:
             fd = os.pidfd_open(pid)
         except ProcessLookupError:      # already gone: treat as exited now
-            self._died(pid, None)
+            self._died(pid, None, None)
             return
-        self._pidfds[fd] = pid
+        with self._lock:
+            self._pidfds[fd] = pid
         self._poll.register(fd, self._select.POLLIN)
+        self.on_change()
 
     def _worker_exited(self, fd):
-        pid = self._pidfds.pop(fd)
+        with self._lock:
+            pid = self._pidfds.pop(fd)
         self._poll.unregister(fd)
-        status = None
+        code = status = None
         try:
             info = os.waitid(os.P_PIDFD, fd, os.WEXITED | os.WNOWAIT)
-            status = info.si_status if info else None
+            if info:
+                code, status = info.si_code, info.si_status
         except ChildProcessError:       # the backend reaped it first
             pass
         finally:
             os.close(fd)
-        self._died(pid, status)
+        self._died(pid, code, status)
 
-    def _died(self, pid, status):
+    def _died(self, pid, code, status):
         cause = self._causes.pop(pid, None)
+        with self._lock:
+            ready_at = self._ready.pop(pid, None)
+            planned = pid in self._planned
+            self._planned.discard(pid)
         if self.outcome.stopping:
             return
-        if pid in self._ready:
-            self._ready.discard(pid)
-            self.emitter.emit(events.WORKER_DIED, outcome="failure",
-                              summary="serve: worker %d died after it was ready (status %s); "
-                                      "the backend restarts it" % (pid, status),
-                              worker_pid=pid, status=status, ready=True)
+        self.on_change()
+        if planned:
+            self.emitter.emit(events.WORKER_RESTARTED,
+                              summary="serve: worker %d restarted for the reload (status %s)"
+                                      % (pid, status), worker_pid=pid, status=status)
             return
-        cause = cause or "exited with status %s before it was ready" % status
-        self.outcome.failures.append(self.clock())
-        self.emitter.emit(events.WORKER_DIED, outcome="failure",
-                          summary="serve: worker %d failed to start: %s" % (pid, cause),
-                          worker_pid=pid, status=status, ready=False, cause=cause,
-                          consecutive_failures=len(self.outcome.failures))
-        if (self.outcome.crash_cause is None
-                and crashloop.is_crash_loop(self.outcome.failures, self.policy)):
+        if ready_at is not None:
+            served = self.clock() - ready_at
+            failed = crashloop.failed_after_ready(served, code, status, self.policy)
+            self.emitter.emit(events.WORKER_DIED, outcome="failure",
+                              summary="serve: worker %d died after serving %ds (status %s); "
+                                      "the backend restarts it" % (pid, served, status),
+                              worker_pid=pid, status=status, ready=True, served=round(served, 3))
+            if not failed:
+                if served >= self.policy.window:
+                    self.outcome.quick_deaths.clear()
+                return
+            run = self.outcome.quick_deaths
+            cause = cause or "exited with status %s %ds after it was ready" % (status, served)
+        else:
+            run = self.outcome.failures
+            cause = cause or "exited with status %s before it was ready" % status
+            self.emitter.emit(events.WORKER_DIED, outcome="failure",
+                              summary="serve: worker %d failed to start: %s" % (pid, cause),
+                              worker_pid=pid, status=status, ready=False, cause=cause,
+                              consecutive_failures=len(run) + 1)
+        run.append(self.clock())
+        if self.outcome.crash_cause is None and crashloop.is_crash_loop(run, self.policy):
             self.outcome.crash_cause = cause
             self.on_crash_loop(cause)

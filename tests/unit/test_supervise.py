@@ -18,14 +18,16 @@ class Recorder:
         self.events.append(event)
 
 
-def monitor(max_failures=3):
+def monitor(max_failures=3, window=60, clock=time.monotonic):
     reports = supervise.WorkerReports()
     sink = Recorder()
     ready, loop = threading.Event(), threading.Event()
     seen = {}
-    mon = supervise.Monitor(reports, CrashLoopPolicy(max_failures, 60),
-                            events.Emitter([sink]),
-                            on_ready=lambda pid: (seen.setdefault("ready", pid), ready.set()),
+    mon = supervise.Monitor(reports, CrashLoopPolicy(max_failures, window),
+                            events.Emitter([sink]), clock=clock,
+                            on_ready=lambda pid, reloaded: (seen.setdefault("ready", pid),
+                                                            seen.setdefault("reloads", []).append(
+                                                                reloaded), ready.set()),
                             on_crash_loop=lambda cause: (seen.setdefault("cause", cause),
                                                          loop.set()))
     mon.start()
@@ -92,3 +94,78 @@ def test_a_worker_killed_before_ready_counts_without_a_message():
     assert loop.wait(10)
     reap(pid)
     assert "before it was ready" in seen["cause"]
+
+
+class Clock:
+    """A clock the test moves: failures hours apart, in no time."""
+
+    def __init__(self):
+        self.now = 1000.0
+
+    def __call__(self):
+        return self.now
+
+
+def test_failed_starts_hours_apart_are_still_a_crash_loop():
+    clock = Clock()
+    reports, mon, sink, ready, loop, seen = monitor(window=1, clock=clock)
+    for _ in range(3):
+        clock.now += 3600
+        reap(worker(reports, ("starting", ""), ("failed", "DBConnectionError: timed out")))
+        until(lambda: len([e for e in sink.events if e.event == events.WORKER_DIED]) >= 1)
+    assert loop.wait(10)
+    assert seen["cause"] == "DBConnectionError: timed out"
+
+
+def serving(reports):
+    """A worker that becomes ready, then waits to be told how to end."""
+    pid = os.fork()
+    if pid == 0:
+        reports.send("starting")
+        reports.send("ready")
+        signal.pause()
+        os._exit(0)
+    return pid
+
+
+def died(sink, n):
+    return until(lambda: len([e for e in sink.events if e.event in (
+        events.WORKER_DIED, events.WORKER_RESTARTED)]) >= n)
+
+
+def test_error_exits_soon_after_ready_are_a_crash_loop_but_kills_from_outside_are_not():
+    reports, mon, sink, ready, loop, seen = monitor(max_failures=2)
+    for n in range(1, 4):               # SIGKILLed after ready: an operator, the OOM killer
+        pid = serving(reports)
+        assert until(lambda: mon.counts()[0] == 1)
+        os.kill(pid, signal.SIGKILL)
+        reap(pid)
+        assert died(sink, n)
+    assert not loop.wait(1)
+    for n in range(4, 6):               # ends by itself with an error right after ready
+        pid = worker(reports, ("starting", ""), ("ready", ""))
+        assert died(sink, n)            # seen (through its pidfd) before it is reaped
+        reap(pid)
+    assert loop.wait(10)
+    assert "after it was ready" in seen["cause"]
+
+
+def test_workers_a_reload_restarts_are_no_failures_and_ready_comes_again():
+    reports, mon, sink, ready, loop, seen = monitor(max_failures=1)
+    first = serving(reports)
+    assert ready.wait(10)
+    assert mon.restarting()
+    assert not mon.restarting()         # a second reload now is coalesced
+    os.kill(first, signal.SIGTERM)
+    reap(first)
+    assert died(sink, 1)
+    assert [e.event for e in sink.events if e.event.startswith("worker.")][-1] == \
+        events.WORKER_RESTARTED
+    assert not loop.wait(0.5)
+    second = serving(reports)
+    try:
+        assert until(lambda: seen["reloads"] == [False, True])
+        assert mon.restarting()         # the reload is over: the next one goes through
+    finally:
+        os.kill(second, signal.SIGKILL)
+        reap(second)

@@ -1,0 +1,56 @@
+"""Crash loops at any pace, and reloads that never count as failures (issue 19).
+
+The real nova 34 scheduler: a worker that cannot start is caught however
+slowly it fails; the workers a reload restarts are recorded as restarts;
+a burst of SIGHUPs coalesces and leaves the service serving.
+"""
+
+import signal
+import time
+
+from tests.functional.conftest import bin_path, raw_tracebacks, until
+from tests.functional.test_scheduler import rpc_ping
+
+PREFIX = "nova-scheduler-safe:"
+
+
+def test_a_crash_loop_slower_than_the_window_still_ends_in_75(make_env, launch):
+    """One worker, failing every few seconds, with a window of 1 s: the old
+    windowed rule never fired and the master re-forked forever, like stock."""
+    env = make_env(workers=1, extra="\n[safe_launch]\ncrash_loop_window = 1\n")
+    env.break_cell_db()
+    safe = launch([bin_path("nova-scheduler-safe"), "--config-file", env.conf])
+    assert safe.wait(90) == 75, safe.output()[-3000:]
+    failed = [x for x in safe.lines(PREFIX + " serve: worker") if "failed to start" in x]
+    assert len(failed) == 3, safe.lines(PREFIX)
+    assert any("crash loop: 3 workers in a row failed to start" in x and
+               "no such table: services" in x for x in safe.lines(PREFIX)), safe.lines(PREFIX)
+    assert not raw_tracebacks(safe.output())
+
+
+def workers_serving(proc, count):
+    return len(proc.children()) == count
+
+
+def test_a_burst_of_reloads_leaves_the_service_serving(make_env, launch, rabbit):
+    """50 SIGHUPs in about a second, 3 times: restarted workers are restarts,
+    never crash-loop failures; the service keeps its worker count and answers."""
+    env = make_env(workers=2, transport_url=rabbit.url,
+                   extra="\n[safe_launch]\ncrash_loop_max_failures = 2\n")
+    proc = launch([bin_path("nova-scheduler-safe"), "--config-file", env.conf])
+    assert until(lambda: proc.lines(PREFIX + " ready:"), 60), proc.output()[-3000:]
+    for burst in range(3):
+        for _ in range(50):
+            proc.signal(signal.SIGHUP)
+            time.sleep(0.02)
+        assert until(lambda: len(proc.lines(PREFIX + " ready again after the reload")) >
+                     burst, 90), proc.lines(PREFIX)
+        assert proc.proc.poll() is None, proc.lines(PREFIX)
+    lines = proc.lines(PREFIX)
+    assert not [x for x in lines if "failed to start" in x or "crash loop" in x], lines
+    assert any("restarted for the reload" in x for x in lines), lines
+    assert any("coalesced" in x or "one more reload follows" in x for x in lines), lines
+    assert until(lambda: workers_serving(proc, 2), 30), proc.children()
+    assert until(lambda: rpc_ping(rabbit.url) == "pong", 30, interval=1)
+    proc.signal(signal.SIGTERM)
+    assert proc.wait(30) == 0
