@@ -30,6 +30,7 @@ RELOAD_COALESCED = "reload.coalesced"
 RELOAD_ACCEPTED = "reload.accepted"
 RELOAD_REFUSED = "reload.refused"
 STOP_REQUESTED = "stop.requested"
+STOP_FORCED = "stop.forced"
 SERVICE_STOPPED = "service.stopped"
 LAUNCH_FAILED = "launch.failed"
 

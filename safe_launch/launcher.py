@@ -50,6 +50,7 @@ class Launch:
         self.stop_signal = None
         self.monitor = None
         self.reload_again = False   # reloads coalesced while workers restart
+        self.stop_bound_set = False
 
     # -- running -------------------------------------------------------------
 
@@ -412,6 +413,7 @@ class Launch:
 
     def _on_crash_loop(self, cause):
         self.monitor.outcome.stopping = True
+        self.bound_stop()
         os.kill(os.getpid(), signals.signal.SIGTERM)
 
     def _on_stop(self, signo):
@@ -422,6 +424,29 @@ class Launch:
         self.notifier.stopping("stopping (%s)" % self.stop_signal)
         self.emitter.emit(events.STOP_REQUESTED, summary="stop requested (%s)" % self.stop_signal,
                           signal=self.stop_signal)
+        self.bound_stop()
+
+    def bound_stop(self):
+        """The stop bound: ``[safe_launch] stop_timeout`` after the stop began, the
+        workers are killed and the launcher exits, whatever the backend waits on."""
+        if self.stop_bound_set:
+            return
+        self.stop_bound_set = True
+        seconds = self.conf.safe_launch.stop_timeout
+
+        def expired():
+            crash = self.monitor.outcome.crash_cause
+            self.emitter.emit(events.STOP_FORCED, outcome="failure",
+                              summary="stop: not stopped after %ds ([safe_launch] stop_timeout): "
+                                      "workers killed" % seconds, stop_timeout=seconds)
+            if crash is not None:
+                self.failed(LaunchError(ExitCode.TEMPFAIL, "crash loop: %s" % crash,
+                                        phase="wait"))
+            self.emitter.emit(events.SERVICE_STOPPED, summary="stopped (forced)",
+                              signal=self.stop_signal)
+            self.emitter.close()
+            os._exit(ExitCode.TEMPFAIL if crash is not None else ExitCode.OK)
+        self.monitor.stop_within(seconds, expired)
 
     def _on_reload(self):
         """SIGHUP: pass it to the service only if the new configuration is clean.

@@ -32,6 +32,17 @@ launch_opts = [
              "a reload never count."),
 ]
 
+stop_opts = [
+    cfg.IntOpt(
+        "stop_timeout", default=45, min=1,
+        help="Seconds a stop (SIGTERM, SIGINT, a crash loop) may take before "
+             "the launcher kills the workers and exits. Below systemd's "
+             "default TimeoutStopSec (90 s), so the launcher, not systemd's "
+             "SIGKILL, ends the stop and records it; oslo.service's own "
+             "graceful_shutdown_timeout (60 s) waits on a paused broker or "
+             "database longer than that."),
+]
+
 input_opts = [
     cfg.ListOpt(
         "denied_cli_options", default=["shell_completion"],
@@ -144,7 +155,7 @@ audit_opts = [
              "when present."),
 ]
 
-ALL_OPTS = (launch_opts + input_opts + worker_opts + patching_opts
+ALL_OPTS = (launch_opts + stop_opts + input_opts + worker_opts + patching_opts
             + audit_opts)
 
 

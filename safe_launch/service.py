@@ -69,6 +69,7 @@ class ReportingService(oslo_service.ServiceBase):
         self.inner = inner
         self.reports = reports
         self.debug = debug
+        self.linked = False
 
     @property
     def backdoor_port(self):
@@ -79,6 +80,9 @@ class ReportingService(oslo_service.ServiceBase):
         self.inner.backdoor_port = port
 
     def start(self):
+        if not self.linked:         # the eventlet backend restarts a worker in place
+            self.reports.die_with_master()
+            self.linked = True
         self.reports.send("starting")
         try:
             self.inner.start()

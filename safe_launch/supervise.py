@@ -7,8 +7,10 @@ seen whatever killed it, without reaping it behind the backend's back.
 """
 
 import dataclasses
+import glob
 import importlib
 import os
+import signal
 import sys
 import time
 
@@ -16,6 +18,22 @@ from safe_launch import crashloop
 from safe_launch import events
 
 PIPE_BUF = 4096
+
+
+def children(pid=None):
+    """Child pids of every thread of ``pid`` (default: this process), sorted.
+
+    cotyledon forks its workers from a thread, so /proc/PID/children alone
+    misses them.
+    """
+    pids = []
+    for path in glob.glob("/proc/%d/task/*/children" % (pid or os.getpid())):
+        try:
+            with open(path) as f:
+                pids += [int(p) for p in f.read().split()]
+        except OSError:
+            continue
+    return sorted(pids)
 
 
 def native(name):
@@ -26,10 +44,40 @@ def native(name):
 
 
 class WorkerReports:
-    """The pipe from workers (writers, after fork) to the master (reader)."""
+    """The pipes between the master and its forked workers.
+
+    Reports go from workers (writers) to the master (reader).  A second
+    pipe, never written, ties each worker's life to the master's: only the
+    master keeps its write end, so when the master dies however it dies
+    (SIGKILL included) the workers read EOF and kill themselves.  (The
+    kernel's parent-death signal would not do: it follows the forking
+    *thread*, which cotyledon ends before stopping its workers.)
+    """
 
     def __init__(self):
         self.read_fd, self.write_fd = os.pipe()
+        self.master = os.getpid()
+        self._master_r, self._master_w = os.pipe()
+
+    def die_with_master(self):
+        """Worker side, once after fork: end this worker when the master is gone.
+
+        Nothing in the master itself (a single-process backend serves there).
+        """
+        if os.getpid() == self.master:
+            return
+        os.close(self._master_w)
+
+        def watch():
+            while True:
+                try:
+                    if not os.read(self._master_r, 1):
+                        break
+                except InterruptedError:
+                    continue
+            os.kill(os.getpid(), signal.SIGKILL)
+        native("threading").Thread(target=watch, name="safe_launch-master-link",
+                                   daemon=True).start()
 
     def send(self, kind, detail=""):
         """Worker side: one atomic line (shorter than PIPE_BUF)."""
@@ -89,6 +137,25 @@ class Monitor:
         with self._lock:
             serving = len(self._ready)
             return serving, len(self._pidfds) - serving
+
+    def stop_within(self, seconds, on_expired):
+        """Stop bound: after ``seconds``, SIGKILL every worker, then ``on_expired()``.
+
+        A native thread, so it fires whatever the backend's loop is blocked on
+        (a paused broker, a hung database).
+        """
+        def expire():
+            native("time").sleep(seconds)
+            with self._lock:
+                pids = set(self._pidfds.values())
+            for pid in pids | set(children()):
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+            on_expired()
+        native("threading").Thread(target=expire, name="safe_launch-stop-bound",
+                                   daemon=True).start()
 
     def restarting(self):
         """A reload was accepted: every worker alive now is restarted by the backend.

@@ -22,10 +22,10 @@ def available():
 
 
 class Rabbit:
-    def __init__(self, directory):
+    def __init__(self, directory, name=None):
         self.dir = directory
         self.port, self.dist_port, self.epmd_port = free_port(), free_port(), free_port()
-        self.node = "safelaunch%d@localhost" % os.getpid()
+        self.node = "%s@localhost" % (name or "safelaunch%d" % os.getpid())
         self.url = "rabbit://guest:guest@127.0.0.1:%d/" % self.port
         self.proc = None
 

@@ -5,10 +5,14 @@ slowly it fails; the workers a reload restarts are recorded as restarts;
 a burst of SIGHUPs coalesces and leaves the service serving.
 """
 
+import os
 import signal
 import time
 
+import pytest
+
 from tests.functional.conftest import bin_path, raw_tracebacks, until
+from tests.functional import rabbit as rabbitmq
 from tests.functional.test_scheduler import rpc_ping
 
 PREFIX = "nova-scheduler-safe:"
@@ -54,3 +58,46 @@ def test_a_burst_of_reloads_leaves_the_service_serving(make_env, launch, rabbit)
     assert until(lambda: rpc_ping(rabbit.url) == "pong", 30, interval=1)
     proc.signal(signal.SIGTERM)
     assert proc.wait(30) == 0
+
+
+def gone(pids):
+    return all(not os.path.exists("/proc/%d" % pid) or
+               open("/proc/%d/stat" % pid).read().split(") ")[1][0] == "Z" for pid in pids)
+
+
+def test_no_worker_outlives_a_killed_master(make_env, launch):
+    env = make_env(workers=2)
+    proc = launch([bin_path("nova-scheduler-safe"), "--config-file", env.conf])
+    assert until(lambda: proc.lines(PREFIX + " ready:"), 60), proc.output()[-3000:]
+    assert until(lambda: len(proc.children()) == 2, 30)
+    workers = proc.children()
+    os.kill(proc.pid, signal.SIGKILL)
+    assert until(lambda: gone(workers), 5), workers
+
+
+@pytest.fixture
+def own_rabbit(tmp_path):
+    """A private RabbitMQ of this test's own, to pause."""
+    (tmp_path / "rabbit").mkdir()
+    server = rabbitmq.Rabbit(str(tmp_path / "rabbit"), name="safelaunch-paused").start()
+    yield server
+    os.killpg(server.proc.pid, signal.SIGCONT)
+    server.stop()
+
+
+def test_sigterm_with_a_paused_broker_ends_everything_within_stop_timeout(make_env, launch,
+                                                                          own_rabbit):
+    """oslo.service waits up to graceful_shutdown_timeout (60 s) and more here."""
+    env = make_env(workers=2, transport_url=own_rabbit.url,
+                   extra="\n[safe_launch]\nstop_timeout = 5\n")
+    proc = launch([bin_path("nova-scheduler-safe"), "--config-file", env.conf])
+    assert until(lambda: proc.lines(PREFIX + " ready:"), 60), proc.output()[-3000:]
+    assert until(lambda: len(proc.children()) == 2, 30)
+    workers = proc.children()
+    os.killpg(own_rabbit.proc.pid, signal.SIGSTOP)
+    start = time.monotonic()
+    proc.signal(signal.SIGTERM)
+    assert proc.wait(15) == 0
+    assert time.monotonic() - start < 5 + 3
+    assert until(lambda: gone(workers), 2), workers
+    assert env.dir and any("stop" in x for x in proc.lines(PREFIX))
