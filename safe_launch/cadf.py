@@ -31,6 +31,7 @@ import uuid
 
 from safe_launch import events
 
+_THREAD = "safe-launch-cadf"
 EVENT_TYPE_PREFIX = "audit.safe_launch."
 SCHEDULER_TYPE = "service/compute/scheduler"
 _NS = uuid.uuid5(uuid.NAMESPACE_URL, "urn:safe-launch")
@@ -103,7 +104,9 @@ class CadfSink:
     """
 
     def __init__(self, conf, transport=None, publisher_id=None, service="nova-scheduler",
-                 service_type=SCHEDULER_TYPE, queue_size=256):
+                 service_type=SCHEDULER_TYPE, queue_size=256, on_failure=None):
+        import logging
+
         import oslo_messaging
 
         self.host = socket.gethostname()
@@ -116,11 +119,26 @@ class CadfSink:
             transport, publisher_id=publisher_id or "safe-launch.%s" % self.host,
             driver="messagingv2", retry=0)
         self.sent = self.dropped = 0
+        self.on_failure = on_failure
+        # The notifier logs a failed delivery (a dead broker) with its
+        # traceback and the whole payload: from our thread, that is one
+        # counted sink failure, not a multi-line dump on stderr.
+        logging.getLogger("oslo_messaging.notify.messaging").addFilter(self._delivery_failed)
         self._pid = os.getpid()
         self._queue = queue.Queue(queue_size)
-        self._thread = threading.Thread(target=self._publish, name="safe-launch-cadf",
+        self._thread = threading.Thread(target=self._publish, name=_THREAD,
                                         daemon=True)
         self._thread.start()
+
+    def _delivery_failed(self, record):
+        if record.threadName != _THREAD or record.levelno < 30:
+            return True
+        self.dropped += 1
+        if self.on_failure is not None:
+            error = record.exc_info[1] if record.exc_info else None
+            self.on_failure(RuntimeError("CADF event not delivered: %s" % (
+                type(error).__name__ if error else record.getMessage().split(".")[0])))
+        return False
 
     def handle(self, event):
         if os.getpid() != self._pid:

@@ -51,6 +51,7 @@ class Launch:
         self.monitor = None
         self.reload_again = False   # reloads coalesced while workers restart
         self.stop_bound_set = False
+        self.start_waiting_for = None
 
     # -- running -------------------------------------------------------------
 
@@ -285,7 +286,8 @@ class Launch:
         # The exchange nova's set_lib_defaults() would set later (create phase).
         oslo_messaging.set_transport_defaults(control_exchange=self.spec.project)
         try:
-            sink = cadf.CadfSink(self.conf, service=self.spec.binary)
+            sink = cadf.CadfSink(self.conf, service=self.spec.binary,
+                                 on_failure=lambda exc: self.emitter.sink_failed("CadfSink", exc))
         except Exception as exc:        # fail-open: counted and reported once
             self.emitter.sink_failed("CadfSink", exc)
             return
@@ -344,7 +346,9 @@ class Launch:
         self.monitor = supervise.Monitor(reports, policy, self.emitter, self._on_ready,
                                          self._on_crash_loop, tick=self.notifier.watchdog,
                                          tick_interval=self.notifier.watchdog_interval(),
-                                         on_change=self._on_change)
+                                         on_change=self._on_change,
+                                         start_timeout=self.conf.safe_launch.start_timeout,
+                                         on_start_timeout=self._on_start_timeout)
         self.launcher = service.serve(self.server, self.decisions["workers"].effective,
                                       self.conf, reports)
         signals.adopt(self.launcher, self._on_stop, self._on_reload)
@@ -354,6 +358,8 @@ class Launch:
         from safe_launch import service
         status = service.wait(self.launcher)
         outcome = self.monitor.outcome
+        if outcome.start_timed_out:
+            raise LaunchError(ExitCode.TEMPFAIL, self.start_timeout_message())
         if outcome.crash_cause is not None:
             raise LaunchError(
                 ExitCode.TEMPFAIL,
@@ -387,7 +393,12 @@ class Launch:
             os.kill(os.getpid(), signals.signal.SIGHUP)
 
     def _on_change(self):
-        if self.monitor.outcome.ready_at is not None and not self.monitor.outcome.stopping:
+        if self.monitor.outcome.stopping:
+            return
+        if self.monitor.outcome.ready_at is None:
+            waiting = self.monitor.waiting_for()
+            self.notifier.status("starting%s" % (": waiting for %s" % waiting if waiting else ""))
+        else:
             self.notifier.status(self.status_line())
 
     def status_line(self):
@@ -416,8 +427,20 @@ class Launch:
         self.bound_stop()
         os.kill(os.getpid(), signals.signal.SIGTERM)
 
+    def start_timeout_message(self):
+        return "no worker became ready within %ds ([safe_launch] start_timeout)%s" % (
+            self.conf.safe_launch.start_timeout,
+            "; waiting for %s" % self.start_waiting_for if self.start_waiting_for else "")
+
+    def _on_start_timeout(self, waiting_for):
+        self.start_waiting_for = waiting_for
+        self.monitor.outcome.stopping = True
+        self.bound_stop()
+        os.kill(os.getpid(), signals.signal.SIGTERM)
+
     def _on_stop(self, signo):
-        if self.monitor.outcome.crash_cause is not None:
+        outcome = self.monitor.outcome
+        if outcome.crash_cause is not None or outcome.start_timed_out:
             return
         self.monitor.outcome.stopping = True
         self.stop_signal = signals.signal.Signals(signo).name
@@ -436,12 +459,15 @@ class Launch:
 
         def expired():
             crash = self.monitor.outcome.crash_cause
+            if crash is not None:
+                crash = "crash loop: last: %s" % crash
+            if self.monitor.outcome.start_timed_out:
+                crash = self.start_timeout_message()
             self.emitter.emit(events.STOP_FORCED, outcome="failure",
                               summary="stop: not stopped after %ds ([safe_launch] stop_timeout): "
                                       "workers killed" % seconds, stop_timeout=seconds)
             if crash is not None:
-                self.failed(LaunchError(ExitCode.TEMPFAIL, "crash loop: %s" % crash,
-                                        phase="wait"))
+                self.failed(LaunchError(ExitCode.TEMPFAIL, crash, phase="wait"))
             self.emitter.emit(events.SERVICE_STOPPED, summary="stopped (forced)",
                               signal=self.stop_signal)
             self.emitter.close()

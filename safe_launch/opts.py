@@ -34,6 +34,15 @@ launch_opts = [
 
 stop_opts = [
     cfg.IntOpt(
+        "start_timeout", default=180, min=1,
+        help="Seconds the first worker may take to become ready (its services "
+             "row written, its RPC server running). Meanwhile STATUS= names "
+             "what the starting workers wait on (the database, the message "
+             "bus); then the launcher stops the service and exits 75 naming "
+             "it. Stock waits forever on a paused database or a broker that "
+             "is down. Well above a normal start on MariaDB and RabbitMQ "
+             "(seconds), and above oslo.db's default retries (10 x 10 s)."),
+    cfg.IntOpt(
         "stop_timeout", default=45, min=1,
         help="Seconds a stop (SIGTERM, SIGINT, a crash loop) may take before "
              "the launcher kills the workers and exits. Below systemd's "

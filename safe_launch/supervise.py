@@ -85,6 +85,53 @@ class WorkerReports:
         os.write(self.write_fd, line.encode("utf-8", "replace")[:PIPE_BUF - 1] + b"\n")
 
 
+# What a starting worker waits on, by the modules on its stack (innermost first).
+_DEPENDENCIES = (
+    (("pymysql", "MySQLdb", "psycopg2", "sqlite3", "sqlalchemy", "oslo_db"), "the database"),
+    (("amqp", "kombu", "oslo_messaging"), "the message bus"),
+    (("keystoneauth1", "requests", "urllib3", "http.client"),
+     "an HTTP service (keystone, placement)"),
+)
+
+
+def dependency_of(modules):
+    """What a stack whose frames' module names are ``modules`` (innermost first)
+    waits on, or None.  Pure: the worker's start-up sampler calls it."""
+    for module in modules:
+        root = (module or "").split(".")[0]
+        for prefixes, what in _DEPENDENCIES:
+            if module in prefixes or root in prefixes:
+                return what
+    return None
+
+
+def report_waiting(reports, thread_id, done, interval=1.0):
+    """Worker side: while ``done`` is unset, tell the master what thread
+    ``thread_id`` (the one running the service's start) waits on."""
+    def modules(frame):
+        names = []
+        while frame is not None:
+            names.append(frame.f_globals.get("__name__"))
+            frame = frame.f_back
+        return names
+
+    def sample():
+        last = None
+        while not done.wait(interval):
+            # The start's own thread first; then any other (oslo.messaging
+            # connects from threads of its own).
+            frames = sys._current_frames()
+            first = frames.pop(thread_id, None)
+            what = None
+            for frame in [first] + list(frames.values()):
+                what = what or dependency_of(modules(frame))
+            if what != last and what is not None:
+                reports.send("waiting", what)
+                last = what
+    native("threading").Thread(target=sample, name="safe_launch-start-sampler",
+                               daemon=True).start()
+
+
 @dataclasses.dataclass
 class ServeOutcome:
     """What the wait phase observed (filled in by the monitor thread)."""
@@ -93,6 +140,7 @@ class ServeOutcome:
     failures: list = dataclasses.field(default_factory=list)   # before ready, in a row
     quick_deaths: list = dataclasses.field(default_factory=list)  # soon after ready, in a row
     crash_cause: str = None
+    start_timed_out: bool = False  # no worker ready within start_timeout
     stopping: bool = False
     reloading: bool = False       # restarted workers not all serving yet
 
@@ -106,7 +154,8 @@ class Monitor:
     """
 
     def __init__(self, reports, policy, emitter, on_ready, on_crash_loop, clock=time.monotonic,
-                 tick=None, tick_interval=None, on_change=None):
+                 tick=None, tick_interval=None, on_change=None, start_timeout=None,
+                 on_start_timeout=None):
         self.tick = tick                   # called every tick_interval s (watchdog)
         self.tick_interval = tick_interval
         self.reports = reports
@@ -115,6 +164,9 @@ class Monitor:
         self.on_ready = on_ready
         self.on_crash_loop = on_crash_loop
         self.on_change = on_change or (lambda: None)
+        self.start_timeout = start_timeout
+        self.on_start_timeout = on_start_timeout
+        self._waiting = {}         # pid -> what a starting worker waits on
         self.clock = clock
         self.outcome = ServeOutcome()
         self._select = native("select")
@@ -131,6 +183,22 @@ class Monitor:
     def start(self):
         native("threading").Thread(target=self.run, name="safe_launch-monitor",
                                    daemon=True).start()
+        if self.start_timeout:
+            native("threading").Thread(target=self._start_deadline, daemon=True,
+                                       name="safe_launch-start-deadline").start()
+
+    def _start_deadline(self):
+        native("time").sleep(self.start_timeout)
+        if self.outcome.ready_at is None and not self.outcome.stopping:
+            self.outcome.start_timed_out = True
+            self.on_start_timeout(self.waiting_for())
+
+    def waiting_for(self):
+        """What the starting workers last said they wait on (None: unknown)."""
+        with self._lock:
+            found = [self._waiting[pid] for pid in self._pidfds.values()
+                     if pid in self._waiting and pid not in self._ready]
+        return ", ".join(sorted(set(found))) or None
 
     def counts(self):
         """(workers serving, workers starting) now."""
@@ -203,6 +271,7 @@ class Monitor:
             self._watch(pid)
         elif kind == "ready":
             with self._lock:
+                self._waiting.pop(pid, None)
                 self._ready[pid] = self.clock()
                 self.outcome.failures.clear()
                 first = self.outcome.ready_at is None
@@ -219,6 +288,10 @@ class Monitor:
             self.on_change()
         elif kind == "failed":
             self._causes[pid] = detail
+        elif kind == "waiting":
+            with self._lock:
+                self._waiting[pid] = detail
+            self.on_change()
 
     def _watch(self, pid):
         if pid in self._pidfds.values():
@@ -251,6 +324,7 @@ class Monitor:
     def _died(self, pid, code, status):
         cause = self._causes.pop(pid, None)
         with self._lock:
+            self._waiting.pop(pid, None)
             ready_at = self._ready.pop(pid, None)
             planned = pid in self._planned
             self._planned.discard(pid)

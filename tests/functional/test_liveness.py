@@ -101,3 +101,20 @@ def test_sigterm_with_a_paused_broker_ends_everything_within_stop_timeout(make_e
     assert time.monotonic() - start < 5 + 3
     assert until(lambda: gone(workers), 2), workers
     assert env.dir and any("stop" in x for x in proc.lines(PREFIX))
+
+
+def test_a_broker_down_at_start_ends_in_75_at_the_start_deadline(make_env, launch):
+    """Stock waits forever, sending no READY and saying nothing."""
+    url = "rabbit://guest:guest@127.0.0.1:%d/" % rabbitmq.free_port()
+    env = make_env(workers=1, transport_url=url,
+                   extra="\n[safe_launch]\nstart_timeout = 12\nstop_timeout = 5\n")
+    start = time.monotonic()
+    proc = launch([bin_path("nova-scheduler-safe"), "--config-file", env.conf])
+    assert proc.wait(40) == 75, proc.lines(PREFIX)
+    assert 12 <= time.monotonic() - start < 12 + 15 + 5     # + the launch before serving
+    lines = proc.lines(PREFIX)
+    assert any("no worker became ready within 12s" in x and "the message bus" in x
+               for x in lines), lines
+    assert not proc.lines(PREFIX + " ready:")
+    assert not raw_tracebacks(proc.output())
+    assert until(lambda: not proc.children(), 5)
