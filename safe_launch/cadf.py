@@ -118,7 +118,7 @@ class CadfSink:
         self.notifier = oslo_messaging.Notifier(
             transport, publisher_id=publisher_id or "safe-launch.%s" % self.host,
             driver="messagingv2", retry=0)
-        self.sent = self.dropped = 0
+        self.sent = self.dropped = self.undelivered = 0
         self.on_failure = on_failure
         # The notifier logs a failed delivery (a dead broker) with its
         # traceback and the whole payload: from our thread, that is one
@@ -133,7 +133,7 @@ class CadfSink:
     def _delivery_failed(self, record):
         if record.threadName != _THREAD or record.levelno < 30:
             return True
-        self.dropped += 1
+        self.undelivered += 1
         if self.on_failure is not None:
             error = record.exc_info[1] if record.exc_info else None
             self.on_failure(RuntimeError("CADF event not delivered: %s" % (

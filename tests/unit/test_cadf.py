@@ -117,7 +117,8 @@ def test_a_dead_broker_does_not_block_emit(tmp_path, caplog):
     path.write_text("[DEFAULT]\ntransport_url = rabbit://guest:Gu3stPw0@127.0.0.1:1/\n")
     conf = cfg.ConfigOpts()
     conf(["--config-file", str(path)])
-    sink = cadf.CadfSink(conf)
+    failures = []
+    sink = cadf.CadfSink(conf, on_failure=failures.append)
     assert sink.notifier.retry == 0     # [oslo_messaging_notifications] retry is -1: forever
     emitter = events.Emitter([sink])
     start = time.monotonic()
@@ -127,8 +128,10 @@ def test_a_dead_broker_does_not_block_emit(tmp_path, caplog):
     start = time.monotonic()
     sink.close(timeout=5)
     assert time.monotonic() - start < 5 and not sink._thread.is_alive()
-    assert (sink.sent, sink.dropped, emitter.sink_failures) == (20, 0, {})
-    assert "Could not send notification" in caplog.text
+    assert (sink.sent, sink.dropped, sink.undelivered, emitter.sink_failures) == (20, 0, 20, {})
+    # each failed delivery is one counted failure, not the notifier's traceback and payload
+    assert len(failures) == 20 and "not delivered" in str(failures[0])
+    assert "Could not send notification" not in caplog.text
     assert "Gu3stPw0" not in caplog.text
 
 
