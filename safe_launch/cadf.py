@@ -31,7 +31,6 @@ import uuid
 
 from safe_launch import events
 
-_THREAD = "safe-launch-cadf"
 EVENT_TYPE_PREFIX = "audit.safe_launch."
 SCHEDULER_TYPE = "service/compute/scheduler"
 _NS = uuid.uuid5(uuid.NAMESPACE_URL, "urn:safe-launch")
@@ -126,13 +125,14 @@ class CadfSink:
         logging.getLogger("oslo_messaging.notify.messaging").addFilter(self._delivery_failed)
         self._pid = os.getpid()
         self._queue = queue.Queue(queue_size)
-        self._thread = threading.Thread(target=self._publish, name=_THREAD,
+        self._thread = threading.Thread(target=self._publish, name="safe-launch-cadf",
                                         daemon=True)
         self._thread.start()
 
     def _delivery_failed(self, record):
-        if record.threadName != _THREAD or record.levelno < 30:
-            return True
+        thread = getattr(self, "_thread", None)
+        if thread is None or record.thread != thread.ident or record.levelno < 30:
+            return True         # not about our deliveries
         self.undelivered += 1
         if self.on_failure is not None:
             error = record.exc_info[1] if record.exc_info else None
@@ -169,3 +169,7 @@ class CadfSink:
         except queue.Full:
             return
         self._thread.join(timeout)
+        if not self._thread.is_alive():
+            import logging
+            logging.getLogger("oslo_messaging.notify.messaging").removeFilter(
+                self._delivery_failed)
