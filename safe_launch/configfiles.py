@@ -246,6 +246,7 @@ class FileParseError(FileRefused):
 
     def __init__(self, path, lineno, reason):
         super().__init__(path, "line %d: %s" % (lineno, reason))
+        self.lineno = lineno
 
 
 def split_lines(data):
