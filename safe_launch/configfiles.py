@@ -2,8 +2,13 @@
 
 :func:`files_to_check` lists them in the order oslo.config reads them (before
 the parse), or as the option values name them (after the parse);
-:func:`check_file` applies the policy to one and records its sha256;
-:func:`verify_unchanged` proves after the parse that no checked file changed.
+:func:`check_file` (through :func:`accept`) is the one place that decides
+whether a file may be opened: it applies the policy, records the sha256 and
+keeps the bytes it checked; :func:`serving` makes oslo.config parse exactly
+those bytes (it opens nothing), and :func:`read_sections` gives every later
+reader the same view, split into lines by :func:`split_lines` as oslo.config
+splits them; :func:`verify_unchanged` proves after the parse that no checked
+file changed on disk.
 
 Rules (``file_policy``):
 
@@ -12,6 +17,9 @@ Rules (``file_policy``):
   :data:`MAX_SIZE` bytes of UTF-8 text without NUL bytes.  Nothing is opened
   before ``lstat`` says what it is, and it is opened with ``O_NONBLOCK`` and
   ``O_NOFOLLOW``, so a FIFO is refused at once, even if swapped in meanwhile.
+* before the parse (:func:`accept` without a policy, or ``links``): the
+  type rules, and a symlink only if it leads into the allowed directories,
+  whatever the policy: a file is never read before its place is accepted.
 * ``default``: owned by root or a trusted uid (the service user), not writable
   by group or others; a private key (``tls-key``) not readable by others; a
   symlink anywhere on the path only if the file it leads to is inside the
@@ -27,11 +35,13 @@ Rules (``file_policy``):
 * ``off``: the type, size and content checks only.
 """
 
+import contextlib
 import dataclasses
 import errno
 import functools
 import glob
 import hashlib
+import io
 import os
 import pwd
 import stat
@@ -45,6 +55,7 @@ MAX_SIZE = 4 * 2 ** 20
 DEFAULT_ALLOWED_DIRS = ("/etc/nova", "/etc/safe_launch")
 POLICIES = ("default", "strict", "off")
 DIR_KINDS = frozenset(("config-dir", "default-config-dir", "policy-dir"))
+CONFIG_KINDS = frozenset(("config-file", "default-config-file", "config-dir-file"))
 _OPEN_FLAGS = (os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_NOCTTY | os.O_CLOEXEC)
 _PSEUDO_ROOTS = ("/proc", "/sys", "/dev")
 _MAX_LINKS = 40
@@ -72,7 +83,10 @@ class FileRecord:
     """One checked file, with what was found and every problem.
 
     ``sha256`` is the digest of its bytes (of its sorted listing for a
-    directory), None when it could not be read.
+    directory), None when it could not be read.  ``content``: the bytes that
+    were checked, for :func:`read_sections` and the parse; kept out of the
+    fields (so out of repr, asdict, comparisons and the audit trail): a
+    config file holds secrets.
     """
 
     path: str
@@ -87,6 +101,11 @@ class FileRecord:
     device: int = None
     mtime_ns: int = None
     problems: tuple = ()
+    content: dataclasses.InitVar[bytes] = None
+
+    def __post_init__(self, content):
+        object.__setattr__(self, "_content", content)
+        object.__setattr__(self, "_parsed", None)
 
     @property
     def ok(self):
@@ -124,7 +143,7 @@ def _dir_confs(directory):
     return sorted(glob.glob(os.path.join(directory, "*.conf")))
 
 
-def files_to_check(argv_decision, project, prog, environ, conf=None):
+def files_to_check(argv_decision, project, prog, environ, conf=None, records=None):
     """``[(path, kind)]`` of the files to check, in the order they are read.
 
     Without ``conf``: what the parse will read.  The default config files
@@ -137,13 +156,16 @@ def files_to_check(argv_decision, project, prog, environ, conf=None):
     (:data:`FILE_OPTIONS`, keystoneauth session files, the policy file and
     dirs as oslo.policy finds them).  Options not registered yet (e.g.
     [oslo_messaging_rabbit] before ``rpc.init``) are read from the
-    environment and the config files as oslo.config would (deprecated names
-    aside).  Only log_config_append is listed when it does not exist: it is
-    loaded for sure; the others are loaded only when used.
+    environment and ``records`` (the checked config files the parse read;
+    by default accepted here as before the parse) as oslo.config would
+    (deprecated names aside).  Only log_config_append is listed when it does
+    not exist: it is loaded for sure; the others are loaded only when used.
     """
     if conf is not None:
-        return _option_files(conf, files_to_check(argv_decision, project, prog, environ),
-                             environ)
+        if records is None:
+            records = [accept(path, kind, None, argv_decision, environ) for path, kind
+                       in files_to_check(argv_decision, project, prog, environ)]
+        return _option_files(conf, records, environ)
     items = []
     given = argv_decision.config_args
     if not any(key == "config_file" for key, _ in given):
@@ -160,8 +182,7 @@ def files_to_check(argv_decision, project, prog, environ, conf=None):
     return items
 
 
-def _option_files(conf, config_files, environ):
-    paths = [p for p, kind in config_files if kind not in DIR_KINDS]
+def _option_files(conf, records, environ):
     wanted = list(FILE_OPTIONS)
     # ConfigOpts lists its groups only privately (``_groups``); iterating the
     # public mapping would evaluate every [DEFAULT] value.
@@ -169,11 +190,11 @@ def _option_files(conf, config_files, environ):
         wanted += [(group, name, kind) for name, kind in _SESSION_FILES if name in conf[group]]
     items = []
     for group, name, kind in wanted:
-        value = _value(conf, group, name, paths, environ)
+        value = _value(conf, group, name, records, environ)
         if value and (kind == "log-config" or os.path.lexists(value)):
             items.append((os.path.abspath(value), kind))
-    policy_file = _value(conf, "oslo_policy", "policy_file", paths, environ)
-    policy_dirs = _value(conf, "oslo_policy", "policy_dirs", paths, environ)
+    policy_file = _value(conf, "oslo_policy", "policy_file", records, environ)
+    policy_dirs = _value(conf, "oslo_policy", "policy_dirs", records, environ)
     found = conf.find_file(policy_file) if policy_file else None
     if found:
         items.append((os.path.abspath(found), "policy-file"))
@@ -187,7 +208,7 @@ def _option_files(conf, config_files, environ):
     return items
 
 
-def _value(conf, group, name, paths, environ):
+def _value(conf, group, name, records, environ):
     """A registered option's value, else its raw value (env, then last file)."""
     attrs = conf if group == "DEFAULT" else (conf[group] if group in conf else None)
     if attrs is not None and name in attrs:
@@ -198,67 +219,112 @@ def _value(conf, group, name, paths, environ):
     env = "OS_%s__%s" % (group.upper(), name.upper())
     if env in environ:
         return environ[env]
-    if group == "oslo_policy":
+    value, _ = raw_value(records, group, name)
+    if value is None and group == "oslo_policy":
         from oslo_policy import opts as policy_opts      # oslo_config only: safe
         defaults = {o.dest: o.default for _, opts in policy_opts.list_opts() for o in opts}
         value = defaults.get(name)
-    else:
-        value = None
-    section = group if group == "DEFAULT" else group.lower()
-    for path in paths:
-        try:
-            sections = read_sections(path)
-        except (OSError, ValueError):
-            continue    # the parse read it: its errors are reported there
-        for raw_section, keys in sections.items():
-            norm = raw_section if raw_section == "DEFAULT" else raw_section.lower()
-            if norm == section and name in keys:
-                value = keys[name][-1]
     return value
 
 
-def read_sections(path):
-    """``{section: {key: [values]}}`` of one file, parsed by oslo.config's parser.
+class FileRefused(ValueError):
+    """A file the parse or a reader may not read: one line naming it and the rule."""
 
-    The file is opened like :func:`check_file` opens it (never blocks) and
-    must be a regular UTF-8 file of at most :data:`MAX_SIZE` bytes; raises
-    OSError, ValueError (including oslo's ``iniparser.ParseError``) otherwise.
-    Cached per (path, device, inode, size, mtime).
+    def __init__(self, path, message):
+        self.path = path
+        self.reason = message[len(path) + 1:].lstrip() if message.startswith(path + ":") \
+            else message
+        super().__init__("%s: %s" % (path, self.reason))
+
+
+class FileParseError(FileRefused):
+    """A file oslo.config's parser refuses: its file, line number and reason.
+
+    Never the line itself (oslo.config's ParseError quotes it): it can hold a
+    token or a secret no masking heuristic recognises.
     """
-    st = os.stat(path)
-    return _read_sections(path, st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+
+    def __init__(self, path, lineno, reason):
+        super().__init__(path, "line %d: %s" % (lineno, reason))
+        self.lineno = lineno
 
 
-@functools.lru_cache(maxsize=64)
-def _read_sections(path, *identity):
-    fd = os.open(path, _OPEN_FLAGS & ~os.O_NOFOLLOW)
+def split_lines(data):
+    """The one line splitter: the lines oslo.config's ``open(path).readlines()`` gives.
+
+    Universal newlines: a line ends at \\n, \\r\\n or \\r only (str.splitlines()
+    would also break at \\v, \\f, \\x1c-\\x1e, \\x85, \\u2028 and \\u2029, hiding a
+    key in a section oslo.config does not see); UTF-8, a BOM kept as it keeps it.
+    """
+    return io.TextIOWrapper(io.BytesIO(data), encoding="utf-8", newline=None).readlines()
+
+
+def _parse_into(parser, record):
+    """Feed ``record``'s checked bytes to oslo.config's ``parser`` (a cfg.ConfigParser)."""
+    if not isinstance(record, FileRecord):
+        raise FileRefused(parser.filename, "not checked before the parse (appeared after "
+                          "the file check?): refused, only checked files are read")
+    if record.problems:
+        raise FileRefused(record.path, record.problems[0])
+    if record._content is None:
+        raise FileRefused(record.path, "is %s: no configuration to parse" % (
+            "a directory" if record.kind in DIR_KINDS else "not readable"))
     try:
-        st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode) or st.st_size > MAX_SIZE:
-            raise ValueError("%s: not a regular file of at most %d bytes" % (path, MAX_SIZE))
-        text = _read(fd).decode("utf-8")
+        iniparser.BaseParser.parse(parser, split_lines(record._content))
+    except iniparser.ParseError as exc:
+        raise FileParseError(record.path, exc.lineno, exc.msg) from None
+    except UnicodeDecodeError as exc:
+        raise FileRefused(record.path, "not UTF-8 text (byte %d)" % exc.start) from None
+
+
+def read_sections(source):
+    """``{section: {key: [values]}}`` of one checked file, as oslo.config parses it.
+
+    ``source``: a :class:`FileRecord` (its checked bytes: the path is never
+    reopened), or a path, first checked with the type rules (:func:`check_file`,
+    policy off).  Raises :class:`FileRefused` (a ValueError: a refused or
+    unparsable file, never quoting a line).  The result is shared: do not
+    change it.
+    """
+    record = source
+    if not isinstance(record, FileRecord):
+        record = check_file(source, "config-file", "off")
+    if record._parsed is None:
+        sections = {}
+        try:
+            _parse_into(cfg.ConfigParser(record.path, sections), record)
+        except FileRefused as exc:
+            sections = exc
+        object.__setattr__(record, "_parsed", sections)     # parsed once per record
+    if isinstance(record._parsed, FileRefused):
+        raise record._parsed
+    return record._parsed
+
+
+@contextlib.contextmanager
+def serving(records):
+    """While inside, oslo.config parses each file from its record: it opens none.
+
+    ``cfg.ConfigParser.parse`` (oslo.config 10.x: ``open(self.filename)``
+    and ``readlines()``) is replaced, for the one ``CONF(...)`` call, by the
+    parse of the bytes :func:`check_file` read from the descriptor it
+    checked: the file the service runs on is the file that was judged,
+    whatever is renamed over it meanwhile.  A file with no record (a
+    ``*.conf`` that appeared in a config dir after the check) is refused.
+    The parse runs on one thread (the launch, or the reload check in the
+    master), so the class attribute is swapped and restored around it.
+    """
+    by_path = {r.path: r for r in records if r.kind not in DIR_KINDS}
+
+    def parse(parser):
+        _parse_into(parser, by_path.get(os.path.abspath(parser.filename)))
+
+    original = cfg.ConfigParser.parse
+    cfg.ConfigParser.parse = parse
+    try:
+        yield
     finally:
-        os.close(fd)
-    sections = {}
-    parser = cfg.ConfigParser(path, sections)
-    # ConfigParser.parse() would open the file itself (blocking, locale
-    # encoding): feed the lines read above to the same parser instead.
-    try:
-        super(cfg.ConfigParser, parser).parse(text.splitlines(True))
-    except iniparser.ParseError as exc:     # never quote the line: it may hold a secret
-        raise ValueError("%s:%d: %s" % (path, exc.lineno, exc.msg)) from None
-    return sections
-
-
-def _read(fd):
-    chunks, total = [], 0
-    while total <= MAX_SIZE:
-        chunk = os.read(fd, 1 << 16)
-        if not chunk:
-            break
-        chunks.append(chunk)
-        total += len(chunk)
-    return b"".join(chunks)
+        cfg.ConfigParser.parse = original
 
 
 def raw_value(files, section, key):
@@ -267,20 +333,21 @@ def raw_value(files, section, key):
     As oslo.config would take it from the files (the last one wins; section
     names other than DEFAULT match case-insensitively), before any parse:
     no type, no ``$substitution``.  ``(None, None)`` when no file sets it.
+    ``files``: FileRecords (their checked bytes), or paths (see
+    :func:`read_sections`).
     """
     value = source = None
     want = section if section == "DEFAULT" else section.lower()
     for record in files:
         if getattr(record, "kind", None) in DIR_KINDS:
             continue
-        path = getattr(record, "path", record)
         try:
-            sections = read_sections(path)
-        except (OSError, ValueError):
-            continue
+            sections = read_sections(record)
+        except ValueError:
+            continue        # refused or unparsable: reported by the file check or the parse
         for name, keys in sections.items():
             if (name if name == "DEFAULT" else name.lower()) == want and key in keys:
-                value, source = keys[key][-1], path
+                value, source = keys[key][-1], getattr(record, "path", record)
     return value, source
 
 
@@ -356,11 +423,15 @@ def _inside(path, directories):
     return False
 
 
-def _path_problems(path, lookups, links, real, trusted, allowed):
-    problems = []
+def _link_problems(path, links, real, allowed):
     if links and not _inside(real, allowed):
-        problems.append("%s: reached through symlink %s, leads to %s outside the allowed "
-                        "directories (%s)" % (path, links[0], real, ", ".join(allowed)))
+        return ["%s: reached through symlink %s, leads to %s outside the allowed "
+                "directories (%s)" % (path, links[0], real, ", ".join(allowed))]
+    return []
+
+
+def _path_problems(path, lookups, trusted):
+    problems = []
     seen = set()
     for directory, entry, st in lookups:
         if directory in seen:
@@ -401,6 +472,17 @@ def _owner_problems(path, kind, st, policy, trusted, trusted_gid):
     return problems
 
 
+def _read(fd):
+    chunks, total = [], 0
+    while total <= MAX_SIZE:
+        chunk = os.read(fd, 1 << 16)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        total += len(chunk)
+    return b"".join(chunks)
+
+
 def _digest(fd, st):
     """(sha256, content bytes) of a file; of its sorted listing for a directory."""
     if stat.S_ISDIR(st.st_mode):
@@ -414,12 +496,31 @@ def _open(real, kind):
     return os.open(real, _OPEN_FLAGS | (os.O_DIRECTORY if kind in DIR_KINDS else 0))
 
 
+def _unreachable(path, exc, want_dir):
+    """Why ``path`` cannot be checked, saying what it is when only the kernel reaches it.
+
+    /proc's magic links lead to no path (/dev/stdin -> /proc/self/fd/0 ->
+    ``pipe:[1234]``), so their lookup fails where stat(), which opens
+    nothing, still says what the file is.
+    """
+    try:
+        st = os.stat(path)
+    except (OSError, ValueError):
+        return "%s: cannot be read: %s" % (path, getattr(exc, "strerror", None) or exc)
+    return "%s: is %s, not %s" % (path, _type_name(st.st_mode),
+                                  "a directory" if want_dir else "a regular file") \
+        if stat.S_IFMT(st.st_mode) != (stat.S_IFDIR if want_dir else stat.S_IFREG) \
+        else "%s: reached through a link that leads to no path (%s)" % (path, exc.strerror)
+
+
 def check_file(path, kind, policy="default", trusted_uids=(0,), trusted_gid=None,
-               allowed_dirs=None):
+               allowed_dirs=None, links=None):
     """Apply ``policy`` to ``path`` (kind from :func:`files_to_check`); never blocks.
 
     ``trusted_uids``: owners allowed besides root.  ``allowed_dirs``: where a
-    symlink may lead (default :data:`DEFAULT_ALLOWED_DIRS`).
+    symlink may lead (default :data:`DEFAULT_ALLOWED_DIRS`); ``links``:
+    whether that rule applies (default: unless ``policy`` is "off").  The
+    record keeps the bytes read from the descriptor it checked.
     """
     if policy not in POLICIES:
         raise ValueError("unknown file policy %r" % policy)
@@ -428,11 +529,10 @@ def check_file(path, kind, policy="default", trusted_uids=(0,), trusted_gid=None
     allowed = tuple(allowed_dirs or DEFAULT_ALLOWED_DIRS)
     want_dir = kind in DIR_KINDS
     try:
-        real, lookups, links = _resolve(path)
+        real, lookups, followed = _resolve(path)
         st = os.lstat(real)
-    except OSError as exc:
-        return FileRecord(path, path, kind, problems=(
-            "%s: cannot be read: %s" % (path, exc.strerror or exc),))
+    except (OSError, ValueError) as exc:        # ValueError: a NUL in the path
+        return FileRecord(path, path, kind, problems=(_unreachable(path, exc, want_dir),))
     record = functools.partial(FileRecord, path, real, kind, size=st.st_size,
                                mode=st.st_mode, uid=st.st_uid, gid=st.st_gid, inode=st.st_ino,
                                device=st.st_dev, mtime_ns=st.st_mtime_ns)
@@ -444,9 +544,11 @@ def check_file(path, kind, policy="default", trusted_uids=(0,), trusted_gid=None
                                              for r in _PSEUDO_ROOTS):
         return record(problems=("%s: %s is on a pseudo file system (/proc, /sys, /dev)"
                                 % (path, real),))
-    problems = []
-    if policy != "off":
-        problems += _path_problems(path, lookups, links, real, trusted, allowed)
+    if links or (links is None and policy != "off"):
+        problems = _link_problems(path, followed, real, allowed)
+        if problems:            # not opened: where it leads is not accepted
+            return record(problems=tuple(problems))
+    problems = _path_problems(path, lookups, trusted) if policy != "off" else []
     try:
         fd = _open(real, kind)
     except OSError as exc:
@@ -464,19 +566,25 @@ def check_file(path, kind, policy="default", trusted_uids=(0,), trusted_gid=None
         digest, data = _digest(fd, fst)
     finally:
         os.close(fd)
-    if data is not None:
-        if len(data) > MAX_SIZE:
-            problems.append("%s: grew beyond %d bytes while being read" % (path, MAX_SIZE))
-        elif b"\0" in data:
-            problems.append("%s: binary content (NUL bytes), not a text file" % path)
-        else:
-            try:
-                data.decode("utf-8")
-            except UnicodeDecodeError as exc:
-                problems.append("%s: not UTF-8 text (byte %d)" % (path, exc.start))
+    content_problem = data is not None and _content_problem(path, data)
+    if content_problem:
+        problems.append(content_problem)
     return record(sha256=digest, size=len(data) if data is not None else fst.st_size,
                   mode=fst.st_mode, uid=fst.st_uid, gid=fst.st_gid, mtime_ns=fst.st_mtime_ns,
-                  problems=tuple(problems))
+                  problems=tuple(problems), content=None if content_problem else data)
+
+
+def _content_problem(path, data):
+    """Why ``data`` is not a config file's text, or None."""
+    if len(data) > MAX_SIZE:
+        return "%s: grew beyond %d bytes while being read" % (path, MAX_SIZE)
+    if b"\0" in data:
+        return "%s: binary content (NUL bytes), not a text file" % path
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return "%s: not UTF-8 text (byte %d)" % (path, exc.start)
+    return None
 
 
 def service_account(user):
@@ -496,16 +604,21 @@ def trusted_uids(service_user):
     return (0, os.geteuid() if uid is None else uid)
 
 
-def accept(path, kind, policy, guard, environ, service_user=None):
+def accept(path, kind, policy, guard, environ, service_user=None, links=None):
     """:func:`check_file` with the launch's trust: the one call every path makes.
 
-    Before the parse (``policy`` "off") only root and our euid are trusted;
-    after it, root and ``service_user`` (group: its group, for ``strict``).
-    Symlinks may lead into the directories :func:`allowed_dirs` names.
+    ``policy`` None: before the launch's parse, when the policy is not known
+    yet: the type rules and where symlinks lead (``links``), trusting root
+    and our euid.  After it, ``policy`` with root and ``service_user``
+    (group: its group, for ``strict``).  Symlinks may lead into the
+    directories :func:`allowed_dirs` names.
     """
+    if policy is None:
+        policy, links = "off", True
     trusted_gid = service_account(service_user)[1] if service_user else None
     return check_file(path, kind, policy, trusted_uids=trusted_uids(service_user),
-                      trusted_gid=trusted_gid, allowed_dirs=allowed_dirs(guard, environ))
+                      trusted_gid=trusted_gid, allowed_dirs=allowed_dirs(guard, environ),
+                      links=links)
 
 
 def parent_problems(path, trusted):
@@ -526,8 +639,7 @@ def parent_problems(path, trusted):
             st = os.lstat(real)
     except OSError:
         return ()           # a missing directory is created by its writer
-    return tuple(_path_problems(path, lookups + [(real, entry, st)], (), real,
-                                set(trusted) | {0}, ()))
+    return tuple(_path_problems(path, lookups + [(real, entry, st)], set(trusted) | {0}))
 
 
 def problems_of(records):

@@ -116,15 +116,16 @@ class Launch:
     def phase_guard(self):
         """The exact command line; then ``launch.started`` and the audit trail.
 
-        The files the command line selects get the type, size and content
-        rules here, before anything parses them (a FIFO would hang
-        oslo.config, a binary file crash it); ownership and mode are judged
-        after the parse, under the configured [safe_launch] policy.  Whatever
-        happens, the launch has its started record and, when its location
-        can be known, its trail, so a refused launch is on the record too.
+        The files the command line selects get the type, size, content and
+        symlink rules here, before anything reads them (a FIFO would hang
+        oslo.config, a binary file crash it); their records keep the bytes
+        checked, which every later step reads (the parse too); ownership and
+        mode are judged after the parse, under the configured [safe_launch]
+        policy.  Whatever happens, the launch has its started record and,
+        when its location can be known, its trail, so a refused launch is on
+        the record too.
         """
         from safe_launch import argv
-        from safe_launch import configfiles
         from safe_launch import masking
         from safe_launch import parse
         decision = None
@@ -133,9 +134,7 @@ class Launch:
             decision = argv.guard(self.argv, argv.cli_opts_of(self.conf),
                                   denied=self.conf.safe_launch.denied_cli_options)
             self.decisions["guard"] = decision      # refused too: it locates the files
-            self.files = [configfiles.accept(path, kind, "off", decision, os.environ)
-                          for path, kind in configfiles.files_to_check(
-                              decision, self.spec.project, self.spec.binary, os.environ)]
+            self.files = parse.accept_files(decision, self.spec, os.environ)
             for secret in masking.secret_values_from_files(self.files, self.conf):
                 self.masker.add_secret(secret)
         finally:        # first, whatever happened: every launch has its started record
@@ -153,17 +152,13 @@ class Launch:
                           **identity(self.spec, self.argv))
 
     def phase_parse(self):
-        """The files' pre-parse problems (all at once), then one parse."""
-        from safe_launch import configfiles
+        """The files' pre-parse problems (all at once), then one parse of their bytes."""
         from safe_launch import parse
-        from safe_launch import validate
         guard = self.decisions["guard"]
-        problems = configfiles.problems_of(self.files)
-        problems += [validate.describe(p) for p in validate.config_source_check(
-            self.files, os.environ).errors]
+        problems = parse.problems_before(self.files, os.environ)
         if problems:
             raise config_error(problems)
-        decision = parse.parse(self.spec, self.conf, list(guard.argv))
+        decision = parse.parse(self.spec, self.conf, list(guard.argv), self.files)
         self.decide("parse", events.CONFIG_PARSED, decision)
 
     def phase_validate(self):

@@ -306,7 +306,7 @@ def secret_values_from_files(records, conf=None):
         if getattr(record, "kind", None) in configfiles.DIR_KINDS:
             continue
         try:
-            sections = configfiles.read_sections(getattr(record, "path", record))
+            sections = configfiles.read_sections(record)    # its checked bytes
         except (OSError, ValueError):
             continue
         for section, keys in sections.items():

@@ -1,4 +1,10 @@
-"""Parse phase: register the service's options, then parse argv and files once."""
+"""Parse phase: register the service's options, accept the files, then parse once.
+
+The launch, a reload check and ``safe-launch check`` list the files the
+command line selects and accept each (:func:`accept_files`) before anything
+reads them, refuse on :func:`problems_before`, and :func:`call_parser` makes
+oslo.config parse the accepted bytes, never the paths.
+"""
 
 import contextlib
 import dataclasses
@@ -47,29 +53,61 @@ def version_string(spec):
         return None
 
 
-def parse(spec, conf, argv):
+def accept_files(guard, spec, environ, policy=None, service_user=None):
+    """The records of the files the command line selects, in the parse's order.
+
+    ``policy`` None (the launch: the policy is in the files): the type rules
+    and where symlinks lead; a reload passes the running policy, applied
+    with the symlink rule whatever it is.
+    """
+    from safe_launch import configfiles
+    return [configfiles.accept(path, kind, policy, guard, environ, service_user,
+                               links=True)
+            for path, kind in configfiles.files_to_check(guard, spec.project, spec.binary,
+                                                         environ)]
+
+
+def problems_before(records, environ):
+    """``[(text, where)]``: why the parse may not read ``records``.
+
+    Every file problem, and ``config_source``, which oslo.config would
+    fetch during the parse.
+    """
+    from safe_launch import configfiles
+    from safe_launch import validate
+    return configfiles.problems_of(records) + [
+        validate.describe(p) for p in validate.config_source_check(records, environ).errors]
+
+
+def parse(spec, conf, argv, records):
     """``CONF(argv, project=..., prog=<binary>)`` as the stock script does.
 
     ``prog`` is the stock binary name, so the same default config files
     (``nova-scheduler.conf`` ...) are searched as for the stock script.
+    ``records``: the accepted files (:func:`accept_files`), which the parse
+    reads.
     """
-    call_parser(conf, argv, project=spec.project, prog=spec.binary,
+    call_parser(conf, argv, records, project=spec.project, prog=spec.binary,
                 version=version_string(spec))
     return ParseDecision(tuple(conf.config_file or ()), tuple(conf.config_dir or ()))
 
 
-def call_parser(conf, argv, **kwargs):
-    """Run ``conf(argv, **kwargs)``; every failure becomes one LaunchError.
+def call_parser(conf, argv, records, **kwargs):
+    """Run ``conf(argv, **kwargs)`` on ``records``; every failure becomes one LaunchError.
 
-    argparse prints its own complaint and exits (e.g. ``debug = maybe`` in a
-    file: a CLI option's value is checked by argparse); that line is caught
-    and becomes the message instead.
+    oslo.config reads the files from ``records`` (configfiles.serving): a
+    file without one is refused, a parse error names the file and line,
+    never the line's text.  argparse prints its own complaint and exits
+    (e.g. ``debug = maybe`` in a file: a CLI option's value is checked by
+    argparse); that line is caught and becomes the message instead.
     """
     from oslo_config import cfg
 
+    from safe_launch import configfiles
+
     printed = io.StringIO()
     try:
-        with contextlib.redirect_stderr(printed):
+        with contextlib.redirect_stderr(printed), configfiles.serving(records):
             conf(argv, **kwargs)
     except SystemExit as exc:          # --help/--version (0), usage (2), CLI value (1)
         if not exc.code:
@@ -77,6 +115,8 @@ def call_parser(conf, argv, **kwargs):
         lines = printed.getvalue().strip().splitlines() or ["exit %s" % exc.code]
         message = lines[-1].partition(": error: ")[2] or lines[-1]
         raise LaunchError(ExitCode.USAGE if exc.code == 2 else ExitCode.CONFIG, message)
+    except configfiles.FileRefused as exc:
+        raise LaunchError(ExitCode.CONFIG, str(exc), details=[{"file": exc.path}])
     except cfg.Error as exc:
         raise LaunchError(ExitCode.CONFIG, str(exc).strip())
     except (OSError, UnicodeDecodeError) as exc:

@@ -1,11 +1,15 @@
 """Reload: check a changed configuration before the running service sees it.
 
-On SIGHUP the launcher parses the command line and the files again into a
-separate ConfigOpts (the live one is never touched), applies the same file
-policy and eager validation as the launch, and only when that is clean lets
-the backend reload.  Otherwise the reload is refused and the service keeps
-serving on the old configuration: stock nova would mutate the live config
-first, and an invalid CLI option value in a file deadlocks its master.
+On SIGHUP the launcher lists the files the command line selects and accepts
+each under the running file policy (type rules, where symlinks lead,
+ownership and mode) before anything reads them: a FIFO swapped in is
+refused at once instead of blocking the master in open().  Only then is the
+command line parsed again, from the accepted bytes, into a separate
+ConfigOpts (the live one is never touched), and given the launch's
+validation; only when that is clean may the backend reload.  Otherwise the
+reload is refused and the service keeps serving on the old configuration:
+stock nova would mutate the live config first, and an invalid CLI option
+value in a file deadlocks its master.
 """
 
 import dataclasses
@@ -27,8 +31,11 @@ class ReloadDecision:
             self.problems)
 
 
-def candidate_conf(conf, argv, spec, version=None):
-    """A fresh ConfigOpts with every option ``conf`` has, parsed from ``argv``."""
+def candidate_conf(conf, argv, spec, records, version=None):
+    """A fresh ConfigOpts with every option ``conf`` has, parsed from ``argv``.
+
+    ``records``: the accepted files (parse.accept_files), which the parse reads.
+    """
     from oslo_config import cfg
 
     fresh = cfg.ConfigOpts()
@@ -40,7 +47,7 @@ def candidate_conf(conf, argv, spec, version=None):
         fresh.register_group(cfg.OptGroup(name, title=group.title, help=group.help))
         for info in group._opts.values():
             _register(fresh, info, name)
-    parse.call_parser(fresh, argv, project=spec.project, prog=spec.binary, version=version,
+    parse.call_parser(fresh, argv, records, project=spec.project, prog=spec.binary, version=version,
                       default_config_files=conf.default_config_files,
                       default_config_dirs=conf.default_config_dirs)
     return fresh
@@ -58,11 +65,21 @@ def _register(conf, info, group):
 
 
 def check(conf, guard, spec):
-    """Parse the candidate from ``guard.argv`` and apply the validate phase's rule."""
+    """Accept the files, parse the candidate from them, apply the validate phase's rule.
+
+    The files get the running configuration's policy before the parse (the
+    candidate's own, after it, in validate.check).
+    """
     from safe_launch import validate
     try:
-        candidate = candidate_conf(conf, list(guard.argv), spec)
-        problems = validate.check(candidate, guard, spec, os.environ).errors
+        live = conf.safe_launch
+        records = parse.accept_files(guard, spec, os.environ, live.file_policy,
+                                     live.service_user)
+        problems = [text for text, _ in parse.problems_before(records, os.environ)]
+        if not problems:
+            candidate = candidate_conf(conf, list(guard.argv), spec, records)
+            problems = validate.check(candidate, guard, spec, os.environ,
+                                      checked=records).errors
     except LaunchError as exc:
         problems = exc.problems
     except Exception as exc:        # never let a check take the master down

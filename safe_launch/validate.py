@@ -102,19 +102,19 @@ def _file_source(files, group, opt):
         (_norm(d.group or group), d.name or opt.dest)
         for d in opt.deprecated_opts if d.name or d.group}
     found = None
-    for path in _paths(files):
+    for f in _readable(files):
         try:
-            sections = configfiles.read_sections(path)
-        except (OSError, ValueError):
+            sections = configfiles.read_sections(f)
+        except ValueError:
             continue
         if any((_norm(s), k) in names for s, keys in sections.items() for k in keys):
-            found = path
+            found = getattr(f, "path", f)
     return found
 
 
-def _paths(files):
-    return [getattr(f, "path", f) for f in files
-            if getattr(f, "kind", None) not in configfiles.DIR_KINDS]
+def _readable(files):
+    """The files (checked FileRecords, or paths) that hold configuration text."""
+    return [f for f in files if getattr(f, "kind", None) not in configfiles.DIR_KINDS]
 
 
 def _error_message(opt, exc):
@@ -268,22 +268,26 @@ def check(conf, guard, spec, environ, checked=None):
     ``conf`` is parsed from ``guard.argv``.  Every file the parse read and
     the option values name gets the configured file policy; every value is
     read (:func:`eager_check`); every key is matched (:func:`unknown_keys`);
-    ``checked`` (the records made before the parse) must be unchanged now.
+    ``checked`` (the records made before the parse, whose bytes it read)
+    must be unchanged now; keys and raw values are read from their bytes.
     """
     policy = conf.safe_launch
-    config_files = configfiles.files_to_check(guard, spec.project, spec.binary, environ)
-    paths = config_files + configfiles.files_to_check(guard, spec.project, spec.binary,
-                                                      environ, conf=conf)
-    records = [configfiles.accept(path, kind, policy.file_policy, guard, environ,
-                                  policy.service_user) for path, kind in paths]
+
+    def accepted(paths):
+        return [configfiles.accept(path, kind, policy.file_policy, guard, environ,
+                                   policy.service_user) for path, kind in paths]
+    records = accepted(configfiles.files_to_check(guard, spec.project, spec.binary, environ))
+    read = records if checked is None else checked      # what the parse read
+    records += accepted(configfiles.files_to_check(guard, spec.project, spec.binary, environ,
+                                                   conf=conf, records=read))
     errors = configfiles.problems_of(records)
     if checked is not None:
         errors += [(p, {}) for p in configfiles.verify_unchanged(checked)]
     errors += [("--%s: denied by [safe_launch] denied_cli_options" % key.replace(".", "-"),
                 {"option": key.rpartition(".")[2]})
                for key in guard.options if argv.is_denied(key, policy.denied_cli_options)]
-    report = (eager_check(conf, records)
-              + unknown_keys(conf, records, environ=environ))
+    report = (eager_check(conf, read)
+              + unknown_keys(conf, read, environ=environ))
     errors += [describe(p) for p in report.errors]
     warnings = [describe(p)[0] for p in report.warnings] + list(guard.warnings)
     return Validation(len(errors), tuple(warnings), tuple(text for text, _ in errors),
@@ -396,11 +400,12 @@ def unknown_keys(conf, files, extra_namespaces=NOVA_NAMESPACES, key_policy=None,
     errors, warnings = [], list(_stale(tuple(extra_namespaces)))
     report = {"error": errors.append, "warn": warnings.append, "ignore": lambda p: None}
     parsed = []
-    for path in _paths(files):
+    for f in _readable(files):
+        path = getattr(f, "path", f)
         try:
-            parsed.append((path, configfiles.read_sections(path)))
-        except (OSError, ValueError) as exc:
-            errors.append(Problem(None, None, "cannot be parsed: %s" % exc, path))
+            parsed.append((path, configfiles.read_sections(f)))
+        except configfiles.FileRefused as exc:      # names the line number, never the line
+            errors.append(Problem(None, None, "cannot be parsed: %s" % exc.reason, path))
     auth = _known_opts_json()["auth_plugin_opts"]
     auth_groups = {g for g, names in known.opts.items() if "auth_type" in names}
     auth_groups |= {_norm(v) for _, sections in parsed for keys in sections.values()

@@ -3,6 +3,7 @@
 import hashlib
 import os
 import pathlib
+import secrets
 import threading
 import time
 
@@ -361,3 +362,101 @@ def test_read_sections_uses_oslo_config_parser(tmp_path):
                  "  continued\n")
     assert configfiles.read_sections(path) == {
         "DEFAULT": {"a": ["1", "2"]}, "Scheduler": {"workers": ["3\ncontinued"]}}
+
+
+# -- the parse reads the bytes that were checked ------------------------------------
+
+
+def fresh_conf():
+    conf = cfg.ConfigOpts()
+    conf.register_opt(cfg.StrOpt("marker"))
+    return conf
+
+
+def parse_records(conf, argv, records):
+    from safe_launch import parse
+    parse.call_parser(conf, argv, records, project="x", prog="y",
+                      default_config_files=[], default_config_dirs=[])
+    return conf
+
+
+def test_the_parse_reads_the_checked_bytes_whatever_is_renamed_over_the_path(tmp_path):
+    """A rename flip (A checked, B parsed, A again) can no longer feed B to the service."""
+    path = write(tmp_path / "nova.conf", "[DEFAULT]\nmarker = A\n")
+    rec = check(path)
+    write(tmp_path / "b.conf", "[DEFAULT]\nmarker = B\n")
+    os.replace(tmp_path / "b.conf", path)
+    conf, _ = within(5, parse_records, fresh_conf(), ["--config-file", path], [rec])
+    assert conf.marker == "A"
+    assert configfiles.read_sections(rec) == {"DEFAULT": {"marker": ["A"]}}
+    os.unlink(path)
+    os.mkfifo(path)                 # opened, it would block
+    conf, _ = within(5, parse_records, fresh_conf(), ["--config-file", path], [rec])
+    assert conf.marker == "A"
+
+
+def test_a_conf_that_appears_in_a_config_dir_after_the_check_is_refused_unopened(tmp_path):
+    from safe_launch.errors import LaunchError
+    d = tmp_path / "nova.conf.d"
+    d.mkdir()
+    write(d / "a.conf", "[DEFAULT]\nmarker = A\n")
+    records = [check(d, "config-dir"), check(d / "a.conf", "config-dir-file")]
+    os.mkfifo(d / "b.conf")         # opened, it would block
+    with pytest.raises(LaunchError) as info:
+        within(5, parse_records, fresh_conf(), ["--config-dir", str(d)], records)
+    assert info.value.problems == ("%s: not checked before the parse (appeared after the "
+                                   "file check?): refused, only checked files are read"
+                                   % (d / "b.conf"),)
+    assert cfg.ConfigParser.parse.__qualname__ == "ConfigParser.parse"     # restored
+
+
+def test_a_parse_error_names_file_and_line_never_the_line(tmp_path):
+    from safe_launch.errors import LaunchError
+    from safe_launch import validate
+    nonce = secrets.token_hex(16)
+    path = write(tmp_path / "nova.conf", "[DEFAULT]\nmarker = A\n  %s = x\n[x\n" % nonce)
+    write(tmp_path / "other.conf", "token_%s\n" % nonce)
+    with pytest.raises(LaunchError) as info:
+        parse_records(fresh_conf(), ["--config-file", path], [check(path)])
+    assert info.value.problems == ("%s: line 4: Invalid section (must end with ])" % path,)
+    report = validate.unknown_keys(fresh_conf(), [check(tmp_path / "other.conf")],
+                                   extra_namespaces=())
+    assert [p.message for p in report.errors] == [
+        "cannot be parsed: line 1: No ':' or '=' found in assignment"]
+    assert nonce not in repr(report) + repr(info.value.problems)
+
+
+def test_the_checked_bytes_stay_out_of_repr_asdict_and_the_audit_record(tmp_path):
+    import dataclasses
+    nonce = secrets.token_hex(16)
+    rec = check(write(tmp_path / "nova.conf", "[DEFAULT]\npassword = %s\n" % nonce))
+    assert rec.ok and nonce in configfiles.read_sections(rec)["DEFAULT"]["password"][0]
+    shown = repr(rec) + repr(dataclasses.asdict(rec)) + repr(configfiles.as_record(rec))
+    assert nonce not in shown
+
+
+def test_a_fifo_behind_a_proc_magic_link_is_named_a_fifo(tmp_path):
+    """/dev/stdin on a pipe: /proc/self/fd/0 leads to "pipe:[N]", no path (was ENOENT)."""
+    r, w = os.pipe()
+    try:
+        rec, took = within(5, check, "/proc/self/fd/%d" % r)
+    finally:
+        os.close(r)
+        os.close(w)
+    assert rec.problems == ("/proc/self/fd/%d: is a FIFO, not a regular file" % r,)
+
+
+def test_before_the_parse_a_symlink_leading_out_is_refused_unread(tmp_path):
+    inside, outside = tmp_path / "etc", tmp_path / "elsewhere"
+    inside.mkdir()
+    outside.mkdir()
+    target = write(outside / "real.conf", "not ini\n")
+    os.utime(target, ns=(10 ** 18, time.time_ns()))    # relatime: a read would move it
+    os.symlink(target, inside / "50-x.conf")
+    guard = argv.guard(["--config-dir", str(inside)], argv.cli_opts_of(cfg.ConfigOpts()))
+    rec = configfiles.accept(str(inside / "50-x.conf"), "config-dir-file", None, guard,
+                             os.environ)
+    assert len(rec.problems) == 1 and "outside the allowed directories" in rec.problems[0]
+    assert os.stat(target).st_atime_ns == 10 ** 18
+    with pytest.raises(ValueError, match="outside the allowed directories"):
+        configfiles.read_sections(rec)
