@@ -271,7 +271,8 @@ class Launch:
             requested, resources.probe(), policy=policy.worker_bound,
             per_worker_memory=policy.worker_memory_mb * 2 ** 20,
             threads_per_worker=policy.worker_threads, rounding=policy.cpu_rounding,
-            max_workers=policy.max_workers)
+            max_workers=policy.max_workers,
+            option="[%s] %s" % (self.spec.workers_group or "DEFAULT", self.spec.workers_name))
         if decision.refused:
             raise LaunchError(ExitCode.CONFIG, decision.summary())
         self.conf.set_override(self.spec.workers_name, decision.effective,
