@@ -142,8 +142,14 @@ def give_back_terminal():
 
 def ignore_stop():
     """The launch has ended and decided its exit status: a late stop must not change it."""
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # A Python no-op, not SIG_IGN: a signal already pending when the handler
+    # changes would make Python raise "Signal 15 ignored due to race condition".
+    signal.signal(signal.SIGTERM, _stopping_already)
+    signal.signal(signal.SIGINT, _stopping_already)
+
+
+def _stopping_already(signo, frame):
+    pass
 
 
 @contextlib.contextmanager
