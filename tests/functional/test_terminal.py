@@ -204,3 +204,29 @@ def test_a_closed_terminal_does_not_stop_or_wedge_the_service(make_env, terminal
         audit = f.read()
     assert "launch.failed" not in audit
     assert '"service.stopped"' in audit
+
+
+USAGE_ERRORS = [["nova-scheduler-safe", "--config-f", "x"], ["safe-launch", "--bogus"],
+                ["safe-launch", "check", "--config-f", "x"]]
+
+
+@pytest.mark.parametrize("argv", USAGE_ERRORS)
+def test_pythoninspect_never_turns_a_usage_error_into_a_prompt(terminal, argv):
+    """On a terminal, PYTHONINSPECT would leave the process waiting at ``>>>``."""
+    term = terminal([bin_path(argv[0])] + argv[1:], dict(os.environ, PYTHONINSPECT="1"))
+    try:
+        code = term.proc.wait(30)
+    except subprocess.TimeoutExpired:
+        pytest.fail("waiting at an interactive prompt: %r" % term.output()[-500:])
+    assert code == 64, term.output()
+    assert until(lambda: term.output(), 5)
+    assert "Traceback" not in term.output() and ">>>" not in term.output(), term.output()
+
+
+@pytest.mark.parametrize("argv", USAGE_ERRORS)
+def test_pythoninspect_without_a_terminal(argv):
+    result = subprocess.run([bin_path(argv[0])] + argv[1:], capture_output=True, text=True,
+                            stdin=subprocess.DEVNULL, timeout=60,
+                            env=dict(os.environ, PYTHONINSPECT="1"))
+    assert result.returncode == 64, result.stderr
+    assert "Traceback" not in result.stderr and "SystemExit" not in result.stderr
