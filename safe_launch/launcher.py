@@ -84,7 +84,7 @@ class Launch:
                               exit_code=int(error.code), error=problem,
                               error_class=type(exc or error).__name__, **where)
         if exc is not None and self._debug():
-            traceback.print_exception(exc, file=sys.stderr)
+            events.ConsoleSink.write_line(None, "".join(traceback.format_exception(exc)))
         self.notifier.status(self.masker.mask("failed in %s: %s (exit %d)" % (
             error.phase, error.problems[0], error.code)))
         return error.code
