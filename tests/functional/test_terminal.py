@@ -230,3 +230,31 @@ def test_pythoninspect_without_a_terminal(argv):
                             env=dict(os.environ, PYTHONINSPECT="1"))
     assert result.returncode == 64, result.stderr
     assert "Traceback" not in result.stderr and "SystemExit" not in result.stderr
+
+
+@pytest.mark.parametrize("redirect", ["2>/dev/full 1>/dev/full", "2>&- 1>&-"])
+def test_a_console_that_cannot_be_written_fails_open(make_env, redirect):
+    """Every write failing (ENOSPC) or no stderr at all: served, stopped by SIGTERM, audited."""
+    env = make_env(workers=1)
+    trail = os.path.join(env.dir, "audit.jsonl")
+    proc = subprocess.Popen(["sh", "-c", 'exec "$@" ' + redirect, "sh",
+                             bin_path("nova-scheduler-safe"), "--config-file", env.conf],
+                            stdin=subprocess.DEVNULL, start_new_session=True)
+    try:
+        def audit():
+            try:
+                with open(trail) as f:
+                    return f.read()
+            except OSError:
+                return ""
+        assert until(lambda: "service.ready" in audit(), 60), audit()
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(15) == 0
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    assert "launch.failed" not in audit() and "service.stopped" in audit()
+    verify = subprocess.run([bin_path("safe-launch"), "audit", "verify", trail],
+                            capture_output=True, text=True, timeout=60)
+    assert verify.returncode == 0, verify.stdout + verify.stderr
