@@ -13,9 +13,12 @@ master tells them).
 The console scripts call :func:`install_early` first thing in ``main()``,
 before nova or oslo.config is imported, so a stop request is clean from the
 moment the interpreter runs our code.  The residual window is the
-interpreter's own start (about 20-40 ms: site, the .pth files, the entry
-point's imports of ``safe_launch``), where SIGTERM still has its default
-action (exit 143, no line); no Python code can close it.
+interpreter's own start (site, the .pth files, the entry point's import of
+``safe_launch``: 50-100 ms on a loaded 2-CPU machine, see
+tests/functional/test_early_signals.py), where SIGTERM still has its
+default action (exit 143, no line); no Python code can close it.  A stop
+that arrives while a record is being written is delivered again once the
+record is whole, so the audit chain never holds half a link.
 
 A terminal's Ctrl-C reaches its foreground process group.  cotyledon's
 ServiceManager calls ``os.setsid()``, which moves a launcher that is not a
