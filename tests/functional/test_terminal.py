@@ -89,6 +89,15 @@ def terminal():
         term.close()
 
 
+def ended(term, timeout):
+    """The script's exit status; fails with what the terminal showed if it never ends."""
+    try:
+        return term.proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        pytest.fail("still running after %ds; the terminal showed:\n%s"
+                    % (timeout, term.output()[-3000:]))
+
+
 def alive(pid):
     """True while ``pid`` exists and is not a zombie (read from /proc, no pgrep)."""
     try:
@@ -143,7 +152,7 @@ def test_ctrl_c_stops_a_service_started_from_a_script(make_env, terminal):
     env = make_env(workers=1)
     term, launcher, workers = start_from_script(terminal, env)
     term.type(b"\x03")
-    assert term.proc.wait(20) == 0, term.output()
+    assert ended(term, 30) == 0, term.output()
     assert until(lambda: "done " in term.output(), 5), term.output()
     assert "done 0" in term.output(), term.output()
     assert "stop requested (SIGINT)" in term.output()
@@ -157,7 +166,7 @@ def test_ctrl_c_stops_a_service_started_as_the_terminals_job(make_env, terminal)
     assert until(lambda: ready(term), 60), term.output()
     workers = child_pids(term.proc.pid)
     term.type(b"\x03")
-    assert term.proc.wait(20) == 0, term.output()
+    assert ended(term, 30) == 0, term.output()
     assert "stop requested (SIGINT)" in term.output()
     assert until(lambda: not running_with(env.conf), 10), running_with(env.conf)
     assert not any(alive(pid) for pid in workers)
@@ -172,7 +181,7 @@ def test_the_terminal_is_given_back_after_the_service_stops(make_env, terminal):
     assert until(lambda: not alive(launcher), 20), term.output()
     time.sleep(0.5)
     term.type(b"hello\n")
-    assert term.proc.wait(10) == 0, term.output()
+    assert ended(term, 10) == 0, term.output()
     assert "read hello" in term.output(), term.output()
 
 
