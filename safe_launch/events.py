@@ -64,11 +64,32 @@ class ConsoleSink:
         self.quiet = quiet
 
     def handle(self, event):
+        """Write the line; a console that cannot take it raises OSError (counted, fail-open).
+
+        After a terminal hangup every write fails with EIO, a closed pipe
+        with EPIPE, a closed stream with ValueError; none of them reaches
+        the caller as anything but one OSError for the emitter to count.
+        """
         if self.quiet and event.outcome != "failure":
             return
-        if event.summary:
-            self.stream.write("%s: %s\n" % (self.prog, event.summary))
-            self.stream.flush()
+        if event.summary and not self.write_line(self.stream, "%s: %s\n" % (
+                self.prog, event.summary)):
+            raise OSError("console (%s) cannot be written" % getattr(
+                self.stream, "name", "stderr"))
+
+    @staticmethod
+    def write_line(stream, line):
+        """Write and flush ``line`` on ``stream`` (None: stderr); False if it cannot be.
+
+        The one way the launcher writes to its console outside logging.
+        """
+        stream = sys.stderr if stream is None else stream
+        try:
+            stream.write(line)
+            stream.flush()
+        except (AttributeError, OSError, ValueError):   # no stderr, EIO/EPIPE, closed
+            return False
+        return True
 
 
 class Emitter:
@@ -114,11 +135,16 @@ class Emitter:
             self.sinks.append(sink)
 
     def sink_failed(self, name, exc):
-        """Count a sink failure; the first one per sink is reported on stderr."""
+        """Count a sink failure; the first one per sink is reported on stderr.
+
+        Never raises: when stderr is the stream that failed (the console
+        sink), the report is lost with it and the count is what remains
+        (the status line says "audit: N sink failures").
+        """
         self.sink_failures[name] = self.sink_failures.get(name, 0) + 1
         if self.sink_failures[name] == 1:
-            sys.stderr.write("safe_launch: event sink %s failed: %s\n"
-                             % (name, self.mask(str(exc))))
+            ConsoleSink.write_line(None, "safe_launch: event sink %s failed: %s\n"
+                                   % (name, self.mask(str(exc))))
 
     def close(self):
         for sink in self.sinks:

@@ -93,7 +93,7 @@ class Launch:
                               exit_code=int(error.code), error=problem,
                               error_class=type(exc or error).__name__, **where)
         if exc is not None and self._debug():
-            traceback.print_exception(exc, file=sys.stderr)
+            events.ConsoleSink.write_line(None, "".join(traceback.format_exception(exc)))
         self.notifier.status(self.masker.mask("failed in %s: %s (exit %d)" % (
             error.phase, error.problems[0], error.code)))
         return error.code
@@ -298,7 +298,8 @@ class Launch:
             requested, resources.probe(), policy=policy.worker_bound,
             per_worker_memory=policy.worker_memory_mb * 2 ** 20,
             threads_per_worker=policy.worker_threads, rounding=policy.cpu_rounding,
-            max_workers=policy.max_workers)
+            max_workers=policy.max_workers,
+            option="[%s] %s" % (self.spec.workers_group or "DEFAULT", self.spec.workers_name))
         if decision.refused:
             raise LaunchError(ExitCode.CONFIG, decision.summary())
         self.conf.set_override(self.spec.workers_name, decision.effective,

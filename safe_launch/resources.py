@@ -66,7 +66,7 @@ class Resources:
     ``cpu_limit`` = min(``cpus_allowed``, ``cpu_quota``); ``memory_limit`` is
     the tightest cgroup limit on the chain and ``memory_total`` the host's
     MemTotal (both for sizing a reserve).  ``sources`` says per figure
-    (``cpu``, ``memory``, ``pids``) what bound it.
+    (``cpu``, ``memory``, ``pids``, ``process_limit``) what bound it.
     """
 
     cpu_limit: float
@@ -79,6 +79,9 @@ class Resources:
     cgroups: dict
     sources: dict
     warnings: tuple
+    # The most processes (threads) that can exist at all: kernel.pid_max and
+    # every pids.max on the chain, whatever is in use; None if none is known.
+    process_limit: int | None = None
 
     @property
     def cpu_fraction(self):
@@ -95,6 +98,7 @@ class Resources:
             "memory_total": self.memory_total, "pids_available": self.pids_available,
             "cgroups": {c: dataclasses.asdict(g) for c, g in self.cgroups.items()},
             "sources": dict(self.sources), "warnings": list(self.warnings),
+            "process_limit": self.process_limit,
         }
 
 
@@ -402,7 +406,7 @@ class _Probe:
         return found
 
     def pids_chain(self, cg):
-        """[(headroom, source)] for every level with a pids.max."""
+        """[(headroom, source, (limit, source))] for every level with a pids.max."""
         found = []
         for d in cg.chain():
             _, limit = self.read_value(d + "/pids.max", parse_max)
@@ -410,8 +414,17 @@ class _Probe:
                 continue
             _, current = self.read_value(d + "/pids.current", int)
             found.append((max(0, limit - (current or 0)), "%s/pids.max %d - pids.current %d (v%d)"
-                          % (d, limit, current or 0, cg.version)))
+                          % (d, limit, current or 0, cg.version),
+                          (limit, "%s/pids.max %d (v%d)" % (d, limit, cg.version))))
         return found
+
+    def process_limit(self, chain):
+        """(limit, source): the least of kernel.pid_max and the chain's pids.max, or None."""
+        found = [ceiling for _, _, ceiling in chain]
+        _, pid_max = self.read_value("proc/sys/kernel/pid_max", int)
+        if pid_max is not None and pid_max > 0:
+            found.append((pid_max, "kernel.pid_max %d" % pid_max))
+        return min(found, key=lambda c: c[0]) if found else (None, "no limit found")
 
 
 def _visible(mounts):
@@ -509,16 +522,19 @@ def probe(root="/", pid=None, affinity=None, sched_policy=None, env=None):
     sources["memory"] = memory[1]
 
     # Process slots: pids.max - pids.current on the chain, RLIMIT_NPROC.
-    slots = p.pids_chain(cgroups["pids"]) if "pids" in cgroups else []
+    levels = p.pids_chain(cgroups["pids"]) if "pids" in cgroups else []
+    slots = [(headroom, source) for headroom, source, _ in levels]
     nproc = _nproc_cap(status) if root == "/" else None
     if nproc:
         slots.append(nproc)
     pids = min(slots, key=lambda c: c[0]) if slots else (None, "no limit found")
     sources["pids"] = pids[1]
+    ceiling = p.process_limit(levels)
+    sources["process_limit"] = ceiling[1]
 
     cpu = fractions.Fraction(cpus) if quota is None else min(fractions.Fraction(cpus), quota)
     return Resources(
         cpu_limit=float(cpu), cpus_allowed=cpus, cpu_quota=quota,
         memory_available=memory[0], memory_limit=min((lim for _, lim, _ in chain), default=None),
         memory_total=mem_total, pids_available=pids[0], cgroups=cgroups, sources=sources,
-        warnings=tuple(p.warnings))
+        warnings=tuple(p.warnings), process_limit=ceiling[0])

@@ -109,10 +109,17 @@ class ReportingService(oslo_service.ServiceBase):
 
 
 def serve(server, workers, conf, reports):
-    """Reset nova's executors and fork the workers (nova's serve())."""
+    """Reset nova's executors and fork the workers (nova's serve()).
+
+    The launcher leads its own process group first, before the backend's
+    manager exists: see :func:`safe_launch.signals.own_process_group`.
+    """
     from nova import thread_pool_factory
 
+    from safe_launch import signals
+
     thread_pool_factory.reset_all_executors()
+    signals.own_process_group()
     wrapped = ReportingService(server, reports, debug=conf.debug)
     return oslo_service.launch(conf, wrapped, workers=workers, restart_method="mutate")
 

@@ -12,6 +12,9 @@ Pure policy (like automaxprocs' ``maxprocs``) over a
   page cache the service needs.
 - Pids cap: ``pids_available // threads_per_worker`` (pids.max counts threads).
 - Any cap below 1 becomes 1 with ``degraded: <resource>`` in the reasons.
+- A request that, with the master, exceeds the process limit
+  (kernel.pid_max, a cgroup pids.max: no more processes can exist at all)
+  cannot be meant: refused under every policy, ``off`` included.
 """
 
 import dataclasses
@@ -45,6 +48,9 @@ class WorkerDecision:
     policy: str
     refused: bool
     reasons: tuple
+    option: str = "workers"             # how the operator names the request
+    process_limit: int | None = None    # Resources.process_limit
+    impossible: bool = False            # requested above process_limit: refused always
 
     def summary(self):
         """The decision in one line, for the console and the events.
@@ -52,6 +58,11 @@ class WorkerDecision:
         E.g. ``workers=2 (requested 64, bound by cpu: 2.0 CPUs (affinity 2),
         memory 95, pids unlimited; clamp)``.
         """
+        if self.impossible:
+            return ("refusing %s = %d: with the master that is more processes than can exist "
+                    "(process limit %d: %s); no worker_bound policy keeps it" % (
+                        self.option, self.requested, self.process_limit,
+                        self.figures["process_limit"]))
         requested = self.requested or "auto"
         detail = [self.figures[self.bound_by]] if self.bound_by else []
         detail += ["%s %s" % (name, "unlimited" if cap is None else cap)
@@ -87,12 +98,14 @@ def memory_reserve(resources):
 
 
 def bound(requested, resources, *, policy="clamp", per_worker_memory=192 * 2 ** 20,
-          threads_per_worker=32, rounding="ceil", max_workers=None):
+          threads_per_worker=32, rounding="ceil", max_workers=None, option="workers"):
     """Decide the worker count; see the module docstring for the caps.
 
     ``requested`` None or 0 means auto: the bound.  Above the bound, ``clamp``
-    lowers it, ``refuse`` sets ``refused``, ``off`` keeps it.  ``max_workers``
-    is an absolute cap when not None.
+    lowers it, ``refuse`` sets ``refused``, ``off`` keeps it; above the
+    process limit every policy refuses.  ``max_workers`` is an absolute cap
+    when not None.  ``option`` names the request in the refusal
+    (``[scheduler] workers``).
     """
     if policy not in POLICIES:
         raise ValueError("policy must be one of %s, not %r" % (", ".join(POLICIES), policy))
@@ -128,20 +141,28 @@ def bound(requested, resources, *, policy="clamp", per_worker_memory=192 * 2 ** 
 
     auto = not requested
     over = auto or requested > bound
-    refused = policy == "refuse" and not auto and requested > bound
+    limit = resources.process_limit
+    impossible = not auto and limit is not None and requested + 1 > limit   # + the master
+    refused = impossible or (policy == "refuse" and not auto and requested > bound)
+    if impossible:
+        figures["process_limit"] = resources.sources.get("process_limit") or "process limit"
+        reasons.append("requested %d, with the master above the process limit %d (%s): "
+                       "refused under any policy" % (requested, limit, figures["process_limit"]))
     if auto:
         effective = bound
         reasons.append("auto: %d, bound by %s" % (bound, limiting))
-    elif not over or policy == "off":
+    elif (not over or policy == "off") and not impossible:
         effective = requested
         if over:
             reasons.append("requested %d above the bound %d (%s): kept (off)"
                            % (requested, bound, limiting))
     else:
         effective = bound
-        reasons.append("requested %d above the bound %d (%s): %s" % (
-            requested, bound, limiting, "refused" if refused else "clamped"))
+        if not impossible:
+            reasons.append("requested %d above the bound %d (%s): %s" % (
+                requested, bound, limiting, "refused" if refused else "clamped"))
     return WorkerDecision(
         requested=requested, effective=effective, bound=bound,
         bound_by=limiting if effective == bound and over else None, caps=caps,
-        figures=figures, policy=policy, refused=refused, reasons=tuple(reasons))
+        figures=figures, policy=policy, refused=refused, reasons=tuple(reasons),
+        option=option, process_limit=limit, impossible=impossible)

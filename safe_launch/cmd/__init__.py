@@ -1,0 +1,41 @@
+"""Console entry points: each ``main()`` ends through :func:`finish`."""
+
+import os
+import sys
+
+
+def finish(code):
+    """End the process with exit status ``code``; never an interactive prompt.
+
+    Under PYTHONINSPECT (or ``python -i``) the interpreter turns a SystemExit
+    into a traceback and an interactive prompt instead of exiting, so a
+    usage error would hang a script on its stdin.  Then the terminal is
+    given back, logging and the standard streams are flushed (a console
+    that cannot be written is ignored: it fails open) and the process ends
+    with ``os._exit``.
+    """
+    code = status_of(code)
+    if not (sys.flags.inspect or (not sys.flags.ignore_environment
+                                  and os.environ.get("PYTHONINSPECT"))):
+        sys.exit(code)
+    import logging
+    from safe_launch import signals
+    signals.give_back_terminal()
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (AttributeError, OSError, ValueError):
+            pass
+    os._exit(code)
+
+
+def status_of(code):
+    """A SystemExit code as an exit status: None is 0, a message is 1 (as Python does)."""
+    if code is None:
+        return 0
+    if isinstance(code, int):
+        return code & 0xFF
+    from safe_launch import events
+    events.ConsoleSink.write_line(sys.stderr, "%s\n" % (code,))
+    return 1

@@ -4,6 +4,8 @@ import argparse
 import json
 import sys
 
+from safe_launch.cmd import finish
+from safe_launch.errors import ExitCode
 from safe_launch import events
 from safe_launch import spec as specs
 
@@ -80,5 +82,8 @@ def parse_args(argv):
 
 
 def main(argv=None):
-    args = parse_args(sys.argv[1:] if argv is None else list(argv))
-    sys.exit(args.func(args))
+    try:
+        args = parse_args(sys.argv[1:] if argv is None else list(argv))
+    except SystemExit as exc:           # argparse: --help 0, a usage error 64 (not 2)
+        finish(ExitCode.USAGE if exc.code else ExitCode.OK)
+    finish(args.func(args))

@@ -430,6 +430,33 @@ def test_pids_max_max_is_unlimited(tree):
     assert tree.probe().pids_available is None
 
 
+def test_process_limit_is_the_least_of_pid_max_and_every_pids_max(tree):
+    """What can exist at all, whatever is in use: a worker count above it cannot be meant."""
+    tree.write("/proc/sys/kernel/pid_max", "4194304\n")
+    v2_tree(tree, "/p/c", {"/p": {"pids.max": 5000, "pids.current": 4000},
+                           "/p/c": {"pids.max": "max", "pids.current": 3}})
+    res = tree.probe()
+    assert res.process_limit == 5000 and res.pids_available == 1000
+    assert res.sources["process_limit"] == "/sys/fs/cgroup/p/pids.max 5000 (v2)"
+    tree.write("/proc/sys/kernel/pid_max", "1000\n")
+    res = tree.probe()
+    assert (res.process_limit, res.sources["process_limit"]) == (1000, "kernel.pid_max 1000")
+
+
+@pytest.mark.parametrize("pid_max", [None, "", "junk\n", "0\n"])
+def test_process_limit_unknown_without_a_usable_pid_max(tree, pid_max):
+    if pid_max is not None:
+        tree.write("/proc/sys/kernel/pid_max", pid_max)
+    res = tree.proc().probe()
+    assert res.process_limit is None and res.sources["process_limit"] == "no limit found"
+
+
+def test_process_limit_on_this_host_is_pid_max_or_tighter():
+    with open("/proc/sys/kernel/pid_max") as f:
+        pid_max = int(f.read())
+    assert 0 < probe().process_limit <= pid_max
+
+
 @pytest.mark.parametrize("text, cpus", [
     ("0-3,8,10-11", {0, 1, 2, 3, 8, 10, 11}), ("", set()), ("5\n", {5})])
 def test_parse_cpu_list(text, cpus):

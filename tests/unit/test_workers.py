@@ -202,3 +202,27 @@ def test_roundings_bracket_the_limit(cpus):
     floor, nearest, ceil = (round_cpus(cpus, r) for r in ("floor", "nearest", "ceil"))
     assert floor <= cpus <= ceil and ceil - floor <= 1
     assert floor <= nearest <= ceil and abs(nearest - cpus) <= Fraction(1, 2)
+
+
+@pytest.mark.parametrize("policy", ["clamp", "refuse", "off"])
+def test_a_count_no_process_limit_can_hold_is_refused_under_every_policy(policy):
+    limits = dataclasses.replace(res(), process_limit=32768,
+                                 sources={"cpu": "affinity 2", "process_limit":
+                                          "kernel.pid_max 32768"})
+    for requested in (32768, 32769, 10 ** 9):
+        d = bound(requested, limits, policy=policy, option="[scheduler] workers")
+        assert d.refused and d.impossible, d
+        assert d.summary() == (
+            "refusing [scheduler] workers = %d: with the master that is more processes than "
+            "can exist (process limit 32768: kernel.pid_max 32768); no worker_bound policy "
+            "keeps it" % requested)
+    d = bound(32767, limits, policy=policy)
+    assert not d.impossible and d.refused == (policy == "refuse")
+    assert not bound(None, limits, policy=policy).refused
+
+
+@given(requested_st, resources_st, options_st)
+def test_a_known_process_limit_is_never_exceeded(requested, resources, options):
+    limited = dataclasses.replace(resources, process_limit=64)
+    d = bound(requested, limited, **options)
+    assert d.refused or not requested or d.effective + 1 <= 64
