@@ -31,11 +31,7 @@ class Launch:
         self.argv = list(argv)
         self.until = until
         self.masker = masking.Masker()
-        from safe_launch import argv as argv_guard
-        for secret in masking.secret_values_from_argv(self.argv) | masking.secret_values_from_env():
-            self.masker.add_secret(secret)
-            shown = argv_guard._show(secret)        # how the guard quotes a token
-            self.masker.add_secret(shown[:-3] if shown.endswith("...") else shown)
+        masking.register_declared(self.masker, None, self.argv, os.environ)   # heuristics
         self.console = events.ConsoleSink(spec.prog)
         self.emitter = events.Emitter([self.console] if sinks is None else sinks,
                                       mask=self.masker.mask)
@@ -113,10 +109,12 @@ class Launch:
         configured [safe_launch] policy.
         """
         from safe_launch import argv
+        from safe_launch import masking
         from safe_launch import parse
         self.files, decision = [], None
         try:
             self.conf = parse.load_options(self.spec)
+            masking.register_declared(self.masker, self.conf, self.argv, os.environ)
             decision = argv.guard(self.argv, argv.cli_opts_of(self.conf),
                                   denied=self.conf.safe_launch.denied_cli_options)
             if decision.ok:
@@ -144,9 +142,9 @@ class Launch:
             self.files, os.environ).errors]
         if problems:
             raise config_error(problems)
+        masking.register_declared(self.masker, self.conf, self.argv, os.environ,
+                                  file_sections((r.path, r.kind) for r in self.files))
         decision = parse.parse(self.spec, self.conf, list(guard.argv))
-        for secret in masking.secret_values_from_files(self.files, self.conf):
-            self.masker.add_secret(secret)
         self.decide("parse", events.CONFIG_PARSED, decision)
 
     def files_to_read(self, guard, conf=None):
@@ -259,6 +257,9 @@ class Launch:
 
     def config_problems(self, conf):
         """Every error of a candidate configuration (for a reload)."""
+        from safe_launch import masking
+        masking.register_declared(self.masker, conf, self.argv, os.environ, file_sections(
+            self.files_to_read(self.decisions["guard"])))
         return [text for text, _ in self.validation(conf)[0]]
 
     def phase_workers(self):
@@ -437,6 +438,17 @@ def config_error(problems):
     texts = [text for text, _ in problems]
     return LaunchError(ExitCode.CONFIG, texts[0], texts,
                        details=[where for _, where in problems])
+
+
+def file_sections(files):
+    """``{section: {key: [values]}}`` of each readable config file of ``(path, kind)``."""
+    from safe_launch import configfiles
+    for path, kind in files:
+        if kind not in configfiles.DIR_KINDS:
+            try:
+                yield configfiles.read_sections(path)
+            except (OSError, ValueError):
+                continue        # the parse reports it
 
 
 def file_record(record):
