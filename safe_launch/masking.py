@@ -51,9 +51,12 @@ _PATH_WORDS = frozenset(("file", "files", "path", "paths", "dir", "dirs", "direc
 
 # scheme://<authority>: the authority is masked up to its last "@", so an
 # unencoded "@" (or "/") in a password is masked too.
-_URL = re.compile(r"(?P<scheme>\b[A-Za-z][A-Za-z0-9+.\-]*://)(?P<rest>[^\s]+)")
+# Each name-like pattern starts only where a run of name characters starts:
+# otherwise every position inside a long token is tried again (quadratic).
+_URL = re.compile(r"(?P<scheme>(?<![A-Za-z0-9+.\-])[A-Za-z][A-Za-z0-9+.\-]*://)"
+                  r"(?P<rest>[^\s]+)")
 _USERINFO = re.compile(r"(?:^|(?<=,))(?P<user>[^:@,/]*):(?P<pw>.*?)@(?=[^@,]*(?:,|$))")
-_KV = re.compile(r"""(?P<lq>["']?)(?P<name>-{0,2}[A-Za-z][\w.\-]*)(?P<nq>["']?)"""
+_KV = re.compile(r"""(?P<lq>["']?)(?<![\w.\-])(?P<name>-{0,2}\w[\w.\-]*)(?P<nq>["']?)"""
                  r"""(?P<sep>[ \t]*[=:][ \t]*)""")
 _FLAG_SPACE = re.compile(r"(?<![\w\-])(?P<name>-{1,2}[A-Za-z][\w.\-]*)(?P<sep>[ \t]+)"
                          r"(?!--)(?=\S)")

@@ -477,3 +477,16 @@ def test_any_declared_secret_is_masked_before_the_summary_is_made_one_line(secre
     assert record.summary.isprintable()
     for form in (secret, repr(secret)[1:-1], events.one_line(secret)):
         assert form not in record.summary and form not in record.data["error"], record
+
+
+@pytest.mark.parametrize("unit", ["x", "a.", "a:", "a=", "-a ", "x://", "r://u:p@h,"])
+def test_masking_a_hostile_64k_token_takes_linear_time(unit):
+    """argv may carry 64 KiB: each token must not be rescanned from every position."""
+    import time
+    small, large = (unit * 4096)[:4096], (unit * 65536)[:65536]
+    start = time.perf_counter()
+    masking.mask(small)
+    middle = time.perf_counter()
+    masking.mask(large)
+    end = time.perf_counter()
+    assert end - middle < max(0.05, 40 * (middle - start)), unit     # 16x input, < 40x time
