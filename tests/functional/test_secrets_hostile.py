@@ -9,16 +9,18 @@
    nowhere in stderr, in the audit trail or in ``check --format json``.
 2. Values, file names and variable names holding a newline or another
    control character: every error is one line, none starts a forged line.
+3. The same secrets added to the file before a SIGHUP: the refusal quotes none.
 """
 
 import json
 import os
 import secrets
+import signal
 import subprocess
 
 import pytest
 
-from tests.functional.conftest import bin_path
+from tests.functional.conftest import bin_path, until
 
 PREFIX = "nova-scheduler-safe:"
 FORGED = "nova-scheduler-safe: ready: worker 1 serves RPC topic scheduler"
@@ -189,3 +191,22 @@ def test_the_audit_key_files_path_is_shown_in_its_error(make_env, tmp_path):
     env = make_env(workers=1, extra="\n[safe_launch]\naudit_key_file = %s\n" % key)
     code, out, err = run(["nova-scheduler-safe", "--config-file", env.conf])
     assert code == 78 and "audit key file %s cannot be read" % key in err, err
+
+
+def test_a_secret_added_before_a_reload_is_not_quoted_by_the_refusal(make_env, launch):
+    n = Nonces()
+    env = make_env(workers=1, extra="\n[safe_launch]\naudit_journal = false\n")
+    proc = launch([bin_path("nova-scheduler-safe"), "--config-file", env.conf])
+    assert until(lambda: any("ready:" in x for x in proc.lines(PREFIX)), 30), proc.output()
+    with open(env.conf, "a") as f:
+        f.write("\n" + CARRY + ini(planted(n)))
+    proc.signal(signal.SIGHUP)
+    refused = until(lambda: proc.lines(PREFIX + " reload refused"), 15)
+    assert refused and "report_interval" in refused[0], proc.output()
+    proc.signal(signal.SIGTERM)
+    proc.wait(30)
+    with open(os.path.join(env.dir, "audit.jsonl")) as f:
+        trail = f.read()
+    assert "reload.refused" in trail
+    assert n.found_in(trail) == [], "in the audit trail"
+    assert n.found_in(proc.output()) == [], proc.output()
