@@ -142,7 +142,7 @@ def _swap(option_string):
     return "--" + (body.replace("_", "-") if "_" in body else body.replace("-", "_"))
 
 
-def _show(token, limit=60):
+def show(token, limit=60):
     """A token as it may appear in a problem: escaped and bounded."""
     shown = token.encode("unicode_escape", "backslashreplace").decode("ascii")
     return shown if len(shown) <= limit else shown[:limit - 3] + "..."
@@ -172,16 +172,16 @@ def _unknown(name, table):
         if len(taken) == 1:
             [(canonical, spec)] = taken.items()
             return ("%s: abbreviations are not accepted; did you mean %s?"
-                    % (_show(name), canonical)), spec
+                    % (show(name), canonical)), spec
         norm = name.replace("_", "-")
         prefixed = sorted({spec.canonical for s, spec in table.items()
                            if s.replace("_", "-").startswith(norm)})
         if prefixed:
             return ("%s: abbreviations are not accepted (matches %s)"
-                    % (_show(name), ", ".join(prefixed[:5]))), None
+                    % (show(name), ", ".join(prefixed[:5]))), None
     close = difflib.get_close_matches(name, sorted(table), n=1, cutoff=0.75)
     hint = "; did you mean %s?" % table[close[0]].canonical if close else ""
-    return "%s: unknown option%s" % (_show(name), hint), None
+    return "%s: unknown option%s" % (show(name), hint), None
 
 
 def _check_value(spec, value):
@@ -197,7 +197,7 @@ def _check_value(spec, value):
     except Exception as exc:  # a type is third-party code: any failure is a bad value
         if spec.opt.secret:     # the type's message may quote the value
             return "%s: invalid value (not shown: secret option)" % spec.canonical
-        return "%s: invalid value %r: %s" % (spec.canonical, _show(value), _show(str(exc), 120))
+        return "%s: invalid value %r: %s" % (spec.canonical, show(value), show(str(exc), 120))
     return None
 
 
@@ -232,17 +232,17 @@ def guard(argv, cli_opts, denied=(), max_args=256, max_bytes=65536):
         ch = _bad_char(token)
         if ch is not None:
             problems.append("argument %d %s: character U+%04X not accepted (control, "
-                            "undecodable byte or bidi override)" % (index, _show(token), ord(ch)))
+                            "undecodable byte or bidi override)" % (index, show(token), ord(ch)))
     i = 0
     while i < len(argv):
         token = argv[i]
         i += 1
         if token == "--":
-            problems += ["%s: positional arguments are not accepted" % _show(t or "''")
+            problems += ["%s: positional arguments are not accepted" % show(t or "''")
                          for t in argv[i - 1:]]
             break
         if _is_value(token):
-            problems.append("%s: positional arguments are not accepted" % _show(token or "''"))
+            problems.append("%s: positional arguments are not accepted" % show(token or "''"))
             continue
         name, eq, inline = token.partition("=")
         spec = table.get(name)
@@ -257,7 +257,7 @@ def guard(argv, cli_opts, denied=(), max_args=256, max_bytes=65536):
             warnings.append("%s is deprecated; use %s" % (name, spec.canonical))
         if not spec.takes_value:
             if eq:
-                problems.append("%s: takes no value" % _show(token))
+                problems.append("%s: takes no value" % show(token))
                 continue
             value = spec.action != "false"
             canonical.append(spec.canonical)

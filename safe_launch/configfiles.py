@@ -327,6 +327,20 @@ def serving(records):
         cfg.ConfigParser.parse = original
 
 
+def sections_of(records):
+    """``{section: {key: [values]}}`` of each config file of ``records`` that parses.
+
+    From the checked bytes; a file that does not parse is the parse's to report.
+    """
+    for record in records:
+        if record.kind in DIR_KINDS:
+            continue
+        try:
+            yield read_sections(record)
+        except (OSError, ValueError):
+            continue
+
+
 def raw_value(files, section, key):
     """``(value, path)``: the last raw value of ``key`` in ``section`` across ``files``.
 

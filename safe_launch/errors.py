@@ -7,6 +7,8 @@ in.  The README quotes it; systemd units can name these codes in
 
 import enum
 
+from safe_launch import events
+
 
 class ExitCode(enum.IntEnum):
     OK = 0               # clean stop (SIGTERM or SIGINT after launch)
@@ -98,8 +100,13 @@ def classify(exc):
     return ExitCode.SOFTWARE
 
 
-def describe(exc, limit=300):
-    """One line: ``ExcType: first line of the message`` (not yet masked)."""
-    text = str(exc).strip().splitlines()
-    line = "%s: %s" % (type(exc).__name__, text[0]) if text else type(exc).__name__
-    return line if len(line) <= limit else line[:limit - 3] + "..."
+def describe(exc):
+    """One line: ``ExcType: the message``, control characters escaped (not yet masked).
+
+    The whole message, not its first line: a value quoted across lines is
+    then one string the masker can recognise (it knows each secret's escaped
+    form).  Not cut here: the emitter cuts the summary after masking, so a
+    cut can never leave the unmasked prefix of a secret.
+    """
+    text = events.one_line(str(exc).strip())
+    return "%s: %s" % (type(exc).__name__, text) if text else type(exc).__name__

@@ -35,6 +35,34 @@ SERVICE_STOPPED = "service.stopped"
 LAUNCH_FAILED = "launch.failed"
 
 
+# A summary longer than this is cut (after masking, so a cut never splits a
+# secret into an unmasked prefix); the event's data keeps the whole text.
+MAX_SUMMARY = 4096
+
+
+def one_line(text, limit=None):
+    """``text`` as one line of printable characters: the one escaping rule.
+
+    Every character ``str.isprintable`` rejects except the plain space (C0/C1
+    controls such as ``\\n``, ``\\r``, ESC, NEL ``\\x85``; the separators
+    ``\\u2028``/``\\u2029``; format characters such as bidi overrides; lone
+    surrogates; unassigned code points) is shown as its Python escape, so a
+    value can never start a forged second line on a terminal, in a log or in
+    the journal.  Backslashes are left alone: the function is idempotent, and
+    the masker knows the escaped form of every secret.  With ``limit``, a
+    longer result is cut and ends in ``...``.
+    """
+    if not text.isprintable():
+        text = "".join(ch if ch.isprintable() or ch == " " else _escape(ch) for ch in text)
+    if limit is not None and len(text) > limit:
+        text = text[:limit - 3] + "..."
+    return text
+
+
+def _escape(ch):
+    return ch.encode("unicode_escape", "backslashreplace").decode("ascii")
+
+
 def utc_now():
     """RFC 3339 UTC timestamp with microseconds and a ``Z``."""
     now = datetime.datetime.now(datetime.timezone.utc)
@@ -48,7 +76,7 @@ class Event:
     ts: str
     event: str
     outcome: str          # CADF outcome: success, failure, pending, unknown
-    summary: str          # one human line, already masked
+    summary: str          # one human line (see one_line), already masked
     data: dict            # structured detail, already masked
 
     def as_dict(self):
@@ -96,7 +124,9 @@ class Emitter:
     """Numbers, masks and fans out events to sinks.
 
     ``mask`` is applied to ``summary`` and ``data`` before any sink sees them,
-    so no sink can leak what the masker knows to be secret.
+    so no sink can leak what the masker knows to be secret; then the summary
+    is made one line (:func:`one_line`): masking first, so a secret holding a
+    newline is matched raw, never half-escaped.
     """
 
     def __init__(self, sinks=(), mask=None, launch_id=None):
@@ -115,7 +145,8 @@ class Emitter:
         with self._lock:
             record = Event(launch_id=self.launch_id, seq=next(self._seq),
                            ts=utc_now(), event=event, outcome=outcome,
-                           summary=self.mask(summary), data=self.mask(data))
+                           summary=one_line(self.mask(summary), MAX_SUMMARY),
+                           data=self.mask(data))
             self.history.append(record)
             for sink in self.sinks:
                 self.deliver(sink, record)

@@ -3,7 +3,8 @@
 Each event is one datagram.  To journald: ``MESSAGE``, ``PRIORITY``,
 ``SYSLOG_IDENTIFIER=safe-launch``, ``SYSLOG_FACILITY`` (authpriv) and the
 ``AUDIT_EVENT``, ``AUDIT_OUTCOME``, ``AUDIT_LAUNCH_ID``, ``AUDIT_SEQ``,
-``AUDIT_TS`` and ``AUDIT_DATA`` (JSON, cut at 32 KiB) fields, so
+``AUDIT_TS`` and ``AUDIT_DATA`` (JSON, cut at 32 KiB) fields (``MESSAGE`` is
+one line: :func:`events.one_line`), so
 ``journalctl SYSLOG_IDENTIFIER=safe-launch AUDIT_EVENT=launch.failed`` finds
 them.  Without journald: one RFC 3164 line to ``/dev/log`` (no data).
 A send that fails or would block longer than 100 ms raises, so the emitter
@@ -15,6 +16,8 @@ import os
 import socket
 import stat
 import struct
+
+from safe_launch import events
 
 JOURNAL_SOCKET = "/run/systemd/journal/socket"
 SYSLOG_SOCKET = "/dev/log"
@@ -64,7 +67,8 @@ class JournalSink:
         return _is_socket(journal_socket) or _is_socket(syslog_socket)
 
     def handle(self, event):
-        message = event.event + (": " + event.summary if event.summary else "")
+        # One line, even for a record that did not come through the emitter.
+        message = events.one_line(event.event + (": " + event.summary if event.summary else ""))
         if self.native:
             data = json.dumps(event.data, sort_keys=True, default=str)
             if len(data) > MAX_DATA:
@@ -78,7 +82,7 @@ class JournalSink:
         else:
             payload = ("<%d>%s[%d]: %s launch_id=%s seq=%d outcome=%s" % (
                 LOG_AUTHPRIV * 8 + priority(event), self.identifier, os.getpid(),
-                " ".join(message.split()), event.launch_id, event.seq,
+                message, event.launch_id, event.seq,
                 event.outcome)).encode("utf-8", "replace")
         self._sock.sendto(payload, self.path)
 

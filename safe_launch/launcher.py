@@ -31,11 +31,7 @@ class Launch:
         self.argv = list(argv)
         self.until = until
         self.masker = masking.Masker()
-        from safe_launch import argv as argv_guard
-        for secret in masking.secret_values_from_argv(self.argv) | masking.secret_values_from_env():
-            self.masker.add_secret(secret)
-            shown = argv_guard._show(secret)        # how the guard quotes a token
-            self.masker.add_secret(shown[:-3] if shown.endswith("...") else shown)
+        masking.register_declared(self.masker, None, self.argv, os.environ)   # heuristics
         self.console = events.ConsoleSink(spec.prog)
         self.emitter = events.Emitter([self.console] if sinks is None else sinks,
                                       mask=self.masker.mask)
@@ -131,18 +127,26 @@ class Launch:
         decision = None
         try:
             self.conf = parse.load_options(self.spec)
+            masking.register_declared(self.masker, self.conf, self.argv, os.environ)
             decision = argv.guard(self.argv, argv.cli_opts_of(self.conf),
                                   denied=self.conf.safe_launch.denied_cli_options)
             self.decisions["guard"] = decision      # refused too: it locates the files
             self.files = parse.accept_files(decision, self.spec, os.environ)
-            for secret in masking.secret_values_from_files(self.files, self.conf):
-                self.masker.add_secret(secret)
+            self.register_secrets(self.files)
         finally:        # first, whatever happened: every launch has its started record
             self.started()
         self.open_trail(required=decision.ok)
         if not decision.ok:
             raise LaunchError(ExitCode.USAGE, decision.problems[0], decision.problems)
         self.decide("guard", events.ARGV_CHECKED, decision)
+
+    def register_secrets(self, records):
+        """Every secret value the command line, the environment and ``records`` give,
+        known to the masker before anything can print it (launch and reload)."""
+        from safe_launch import configfiles
+        from safe_launch import masking
+        masking.register_declared(self.masker, self.conf, self.argv, os.environ,
+                                  configfiles.sections_of(records))
 
     def started(self):
         from safe_launch import configfiles
@@ -478,7 +482,8 @@ class Launch:
         """
         from safe_launch import reload
         self.notifier.reloading("reloading: checking the new configuration")
-        decision = reload.check(self.conf, self.decisions["guard"], self.spec)
+        decision = reload.check(self.conf, self.decisions["guard"], self.spec,
+                                register=self.register_secrets)
         if decision.ok and not self.monitor.restarting():
             self.reload_again = True
             self.emitter.emit(events.RELOAD_COALESCED, summary="reload: the previous reload's "

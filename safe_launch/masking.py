@@ -14,15 +14,29 @@ dicts, lists, tuples and sets):
    (``['--os-password', 'x']``).
 
 oslo.utils' ``mask_password`` leaks URL passwords and the ``--opt value``
-form, hence this module.  False positives are preferred to leaks: the value
-of ``--password-file /path`` or ``private_key_file=/path`` is masked too, and
-a bare ``password``/``secret``/``token`` word hides the word after it.
+form, hence this module.  False positives are preferred to leaks: a bare
+``password``/``secret``/``token`` word hides the word after it.  A path is
+not a secret: ``--password-file /path`` and ``audit_key_file=/path`` show
+the path (the file's content is the secret, and it is never printed).
+
+Every secret the launch is given is registered by :func:`register_declared`
+right after the service's options are registered, before anything (the argv
+guard, the parse, validation) can print it.
+
+Secrets of 1 to 3 characters are masked only where a message quotes them
+(``'ab'``, ``"ab"``: how ``%r`` and library messages show values) and, in
+structured data, under their option's name: masking every ``ab`` in prose
+would hide ordinary words, and such a value has no secrecy to protect.
 """
 
+import json
 import os
 import re
 import threading
 import urllib.parse
+
+from safe_launch import argv as argv_guard
+from safe_launch import events
 
 MASK = "***"
 MIN_SECRET_LENGTH = 4   # shorter registered values would mask ordinary text
@@ -32,12 +46,17 @@ _SUBSTRINGS = ("password", "passwd", "passphrase", "pswd", "secret", "token",
 _COMPONENTS = frozenset(("pass", "pwd", "key", "psk"))
 _NOT_SECRET = frozenset(("keystone_authtoken",))      # a section name
 _BARE_WORDS = "password|passwd|passphrase|pwd|secret|token"
+# The last word of a name whose value is a path (audit_key_file, password_file).
+_PATH_WORDS = frozenset(("file", "files", "path", "paths", "dir", "dirs", "directory"))
 
 # scheme://<authority>: the authority is masked up to its last "@", so an
 # unencoded "@" (or "/") in a password is masked too.
-_URL = re.compile(r"(?P<scheme>\b[A-Za-z][A-Za-z0-9+.\-]*://)(?P<rest>[^\s]+)")
+# Each name-like pattern starts only where a run of name characters starts:
+# otherwise every position inside a long token is tried again (quadratic).
+_URL = re.compile(r"(?P<scheme>(?<![A-Za-z0-9+.\-])[A-Za-z][A-Za-z0-9+.\-]*://)"
+                  r"(?P<rest>[^\s]+)")
 _USERINFO = re.compile(r"(?:^|(?<=,))(?P<user>[^:@,/]*):(?P<pw>.*?)@(?=[^@,]*(?:,|$))")
-_KV = re.compile(r"""(?P<lq>["']?)(?P<name>-{0,2}[A-Za-z][\w.\-]*)(?P<nq>["']?)"""
+_KV = re.compile(r"""(?P<lq>["']?)(?<![\w.\-])(?P<name>-{0,2}\w[\w.\-]*)(?P<nq>["']?)"""
                  r"""(?P<sep>[ \t]*[=:][ \t]*)""")
 _FLAG_SPACE = re.compile(r"(?<![\w\-])(?P<name>-{1,2}[A-Za-z][\w.\-]*)(?P<sep>[ \t]+)"
                          r"(?!--)(?=\S)")
@@ -54,16 +73,19 @@ def is_secret_name(name):
     (``--db-pass``, ``fixed_key``, ``api_key``, not ``keystone``), and
     ``connection`` as the last word (``slave_connection``, not
     ``connection_recycle_time``).  The section name ``keystone_authtoken`` is
-    not a secret.
+    not a secret, nor is a name whose last word is ``file``, ``path``, ``dir``
+    (or a plural): its value is a path, where a secret is, not the secret.  An
+    option declared ``secret=True`` is secret whatever its name
+    (:func:`declared_secrets`).
     """
     name = name.lower().lstrip("-")
-    if name in _NOT_SECRET:
+    words = [w for w in re.split(r"[^a-z0-9]+", name) if w]
+    if name in _NOT_SECRET or not words or words[-1] in _PATH_WORDS:
         return False
     if any(s in name for s in _SUBSTRINGS):
         return True
-    words = [w for w in re.split(r"[^a-z0-9]+", name) if w]
-    return bool(words) and (words[-1] == "connection"
-                            or any(w in _COMPONENTS or w.endswith("pass") for w in words))
+    return words[-1] == "connection" or any(w in _COMPONENTS or w.endswith("pass")
+                                            for w in words)
 
 
 def url_passwords(text):
@@ -150,9 +172,47 @@ def _blank(value):
     return value
 
 
-def _is_secret_flag(item):
-    return (isinstance(item, str) and item.startswith("-") and "=" not in item
-            and is_secret_name(item))
+_SUBSTITUTION = re.compile(r"\$(?:\{(?P<braced>[^}]*)\}|(?P<name>[\w.]+))")
+
+
+def quoted_forms(value):
+    """Every form in which a message may show ``value`` (a secret).
+
+    The value, stripped, with ``$$`` unescaped (as oslo.config substitutes
+    it), each item of a comma-separated list (a list type's error quotes one
+    item) and each ``$name``/``${group.name}`` it refers to, with the parts
+    of a dotted name (oslo.config's errors say "no such option name", "no
+    such group [group]"); and of each of those: its ``repr()`` inner part,
+    its ``unicode_escape`` form as the argv guard shows it (also cut), its
+    JSON and :func:`events.one_line` forms, and URL-quoted forms.
+    """
+    base = {value, value.strip(), value.replace("$$", "$")}
+    if "," in value:
+        base.update(item.strip() for item in value.split(","))
+    for match in _SUBSTITUTION.finditer(value):
+        name = match.group("braced") or match.group("name") or ""
+        base.add(name)
+        base.update(name.split("."))
+    forms = set()
+    for text in base:
+        shown = argv_guard.show(text)
+        forms.update((text, repr(text)[1:-1], json.dumps(text)[1:-1], events.one_line(text),
+                      shown[:-3] if shown.endswith("...") else shown,
+                      urllib.parse.quote(text, safe=""), urllib.parse.quote_plus(text)))
+    return {form for form in forms if len(form) >= MIN_SECRET_LENGTH}
+
+
+def _forms(value):
+    """What to mask for the secret ``value``: see the module doc for short ones."""
+    if len(value) >= MIN_SECRET_LENGTH:
+        return quoted_forms(value)
+    inner = repr(value)[1:-1]
+    return {"'%s'" % inner, '"%s"' % inner}
+
+
+def _key(name):
+    """An option, key or flag name as compared with declared names."""
+    return name.lower().lstrip("-").replace("-", "_")
 
 
 class Masker:
@@ -163,20 +223,39 @@ class Masker:
 
     def __init__(self):
         self._secrets = set()
+        self._names = frozenset()
         self._pattern = None
         self._lock = threading.Lock()
 
     def add_secret(self, value):
-        """Mask every occurrence of ``value`` (and its URL-encoded form) from now on.
+        """Mask ``value`` from now on, in every form a message may show it in."""
+        self.add_secrets((value,))
 
-        Non-strings and values shorter than ``MIN_SECRET_LENGTH`` are ignored.
-        """
-        if not isinstance(value, str) or len(value) < MIN_SECRET_LENGTH:
-            return
+    def add_secrets(self, values):
+        """:meth:`add_secret` for each of ``values`` (non-strings and ``""`` ignored)."""
+        forms = set()
+        for value in values:
+            if isinstance(value, str) and value:
+                forms |= _forms(value)
         with self._lock:
-            self._secrets.update((value, urllib.parse.quote(value, safe="")))
+            if forms <= self._secrets:
+                return
+            self._secrets |= forms
             alternatives = sorted(self._secrets, key=len, reverse=True)
             self._pattern = re.compile("|".join(map(re.escape, alternatives)))
+
+    def declare_names(self, names):
+        """Treat keys and flags named ``names`` (declared secret) as secret names too."""
+        with self._lock:
+            self._names = self._names | {_key(name) for name in names}
+
+    def is_secret_key(self, name):
+        """Whether structured data under ``name`` is secret (heuristic or declared)."""
+        return is_secret_name(name) or _key(name) in self._names
+
+    def _is_secret_flag(self, item):
+        return (isinstance(item, str) and item.startswith("-") and "=" not in item
+                and self.is_secret_key(item))
 
     def mask(self, value):
         """``value`` with every secret masked; containers are copied, not changed."""
@@ -184,12 +263,12 @@ class Masker:
             pattern = self._pattern
             return mask_text(pattern.sub(MASK, value) if pattern else value)
         if isinstance(value, dict):
-            return {self.mask(k): _blank(v) if isinstance(k, str) and is_secret_name(k)
+            return {self.mask(k): _blank(v) if isinstance(k, str) and self.is_secret_key(k)
                     and not isinstance(v, dict) else self.mask(v)
                     for k, v in value.items()}
         if isinstance(value, (list, tuple, set, frozenset)):
             items = list(value)
-            masked = [MASK if i and _is_secret_flag(items[i - 1]) and isinstance(item, str)
+            masked = [MASK if i and self._is_secret_flag(items[i - 1]) and isinstance(item, str)
                       and not item.startswith("--") else self.mask(item)
                       for i, item in enumerate(items)]
             return masked if isinstance(value, list) else type(value)(masked)
@@ -204,6 +283,87 @@ def mask(value):
 
 
 _HEURISTICS = Masker()
+
+
+def _group(group):
+    """A section or group name as oslo.config matches it (DEFAULT exactly)."""
+    return "DEFAULT" if group in (None, "DEFAULT") else group.lower()
+
+
+class DeclaredSecrets:
+    """The options declared ``secret=True``, by (group, name).
+
+    ``keys``: normalized ``(group, name)`` pairs; group None means "in any
+    group" (keystoneauth plugin options, registered in whichever group
+    names the plugin).
+    """
+
+    def __init__(self, keys=()):
+        self.keys = frozenset((None if g is None else _group(g), _key(n)) for g, n in keys)
+        self._flags = {n if g == "DEFAULT" else "%s_%s" % (g, n)
+                       for g, n in self.keys if g is not None}
+        self._anywhere = {n for g, n in self.keys if g is None}
+
+    def covers(self, group, name):
+        """Whether option ``name`` of section/group ``group`` is declared secret."""
+        name = _key(name)
+        return (_group(group), name) in self.keys or name in self._anywhere
+
+    def flag(self, option_string):
+        """Whether ``--group-name`` (any spelling) names a declared-secret option."""
+        flag = _key(option_string)
+        return flag in self._flags or any(flag == n or flag.endswith("_" + n)
+                                          for n in self._anywhere)
+
+    def names(self):
+        """The names structured data may carry these options under (argv keys, flags)."""
+        return ({n if g == "DEFAULT" else "%s.%s" % (g, n)
+                 for g, n in self.keys if g is not None} | self._flags)
+
+
+def declared_secrets(conf, secret_keys=()):
+    """:class:`DeclaredSecrets` of ``conf``'s registered options plus ``secret_keys``.
+
+    Every ``secret=True`` option registered on ``conf`` (None: none) under
+    its name, its dest and each deprecated name and group; ``secret_keys``:
+    ``(group, name)`` of secret options registered later (oslo.messaging's
+    transport_url, keystonemiddleware ...), group None for any group.
+    """
+    keys = set(secret_keys)
+    if conf is not None:
+        from safe_launch import validate
+        for group, opt in validate.registered_opts(conf):
+            if opt.secret:
+                keys.update(((group, opt.dest), (group, opt.name)))
+                keys.update((d.group or group, d.name or opt.dest) for d in opt.deprecated_opts)
+    return DeclaredSecrets(keys)
+
+
+def register_declared(masker, conf, argv=(), environ=None, file_sections=(), secret_keys=()):
+    """Register with ``masker`` every secret the launch is given; call it first.
+
+    Right after the service's options are registered (before the argv
+    guard, the parse or validation can print anything): every value of every
+    declared-secret option (:func:`declared_secrets` of ``conf`` and
+    ``secret_keys``) and of every secret-looking name, from ``argv``,
+    ``environ`` (``OS_<GROUP>__<OPT>``; default ``os.environ``) and each of
+    ``file_sections`` (``{section: {key: [values]}}`` as read from a config
+    file or a config-dir file), plus every URL password anywhere in them;
+    each in all its :func:`quoted_forms`.  The declared options' names
+    become secret keys for structured data.  ``conf`` None: heuristics only.
+    Returns the :class:`DeclaredSecrets` used.
+    """
+    declared = declared_secrets(conf, secret_keys)
+    values = (secret_values_from_argv(argv, declared)
+              | secret_values_from_env(environ, declared))
+    for sections in file_sections:
+        values |= secret_values_from_sections(sections, declared)
+    masker.declare_names(declared.names())
+    masker.add_secrets(values)
+    return declared
+
+
+_NOTHING_DECLARED = DeclaredSecrets()
 
 
 def _strings(value):
@@ -255,16 +415,17 @@ def secret_values_from_conf(conf):
     return found
 
 
-def secret_values_from_argv(argv):
-    """Values given to secret-named options in ``argv`` and URL passwords in it.
+def secret_values_from_argv(argv, declared=_NOTHING_DECLARED):
+    """Values given to secret options in ``argv`` and URL passwords in it.
 
-    Both ``--opt=value`` and ``--opt value``; register them so that an echo of
-    the value elsewhere (an error message) is masked too.
+    Secret options: secret-named or ``declared`` (``--vault-approle-role-id``);
+    both ``--opt=value`` and ``--opt value``; register them so that an echo
+    of the value elsewhere (an error message) is masked too.
     """
     found = set()
     for i, arg in enumerate(argv):
         name, eq, value = arg.partition("=")
-        if arg.startswith("-") and is_secret_name(name):
+        if arg.startswith("-") and (is_secret_name(name) or declared.flag(name)):
             if eq:
                 found.add(value)
             elif i + 1 < len(argv) and not argv[i + 1].startswith("--"):
@@ -273,57 +434,37 @@ def secret_values_from_argv(argv):
     return found
 
 
-def secret_values_from_env(environ=None):
-    """Secrets in ``OS_*`` environment variables.
+def secret_values_from_env(environ=None, declared=_NOTHING_DECLARED):
+    """Secrets in the environment.
 
-    The values of secret-named variables (``OS_PASSWORD``, ``OS_TOKEN``,
-    oslo.config's ``OS_DATABASE__CONNECTION``) and URL passwords in any
-    ``OS_*`` value.  Options declared secret are covered by
-    :func:`secret_values_from_conf` wherever their value comes from.
+    The values of secret-named ``OS_*`` variables (``OS_PASSWORD``,
+    ``OS_TOKEN``, oslo.config's ``OS_DATABASE__CONNECTION``), of
+    ``OS_<GROUP>__<OPT>`` for a ``declared`` option, and the URL passwords in
+    any variable.
     """
     found = set()
     for name, value in (os.environ if environ is None else environ).items():
+        found.update(url_passwords(value))
         if name.startswith("OS_"):
-            if is_secret_name(name):
+            group, sep, option = name[3:].partition("__")
+            if is_secret_name(name) or (sep and declared.covers(group, option)):
                 found.add(value)
-            found.update(url_passwords(value))
     return found
 
 
-_SUBSTITUTION = re.compile(r"\$(?:\{(?P<braced>[^}]*)\}|(?P<name>[\w.]+))")
+def secret_values_from_sections(sections, declared=_NOTHING_DECLARED):
+    """Secrets in the raw values of one config file, whether oslo.config can read them or not.
 
-
-def secret_values_from_files(records, conf=None):
-    """Secrets in the raw values of config files, whether oslo.config can read them or not.
-
-    URL passwords in every value; for keys that are secret-named or name an
-    option of ``conf`` declared secret, the value and each ``$substitution``
-    name in it (the part of a value oslo.config's errors quote).
+    ``sections``: ``{section: {key: [values]}}``.  URL passwords in every
+    value; every value of a key that is secret-named or names a ``declared``
+    option (its deprecated names included).
     """
-    from safe_launch import configfiles
     found = set()
-    for record in records:
-        if getattr(record, "kind", None) in configfiles.DIR_KINDS:
-            continue
-        try:
-            sections = configfiles.read_sections(record)    # its checked bytes
-        except (OSError, ValueError):
-            continue
-        for section, keys in sections.items():
-            for key, values in keys.items():
-                secret = is_secret_name(key) or _declared_secret(conf, section, key)
-                for value in values:
-                    found.update(url_passwords(value))
-                    if secret:
-                        found.add(value)
-                        found.update(m.group("braced") or m.group("name")
-                                     for m in _SUBSTITUTION.finditer(value))
+    for section, keys in sections.items():
+        for key, values in keys.items():
+            secret = is_secret_name(key) or declared.covers(section, key)
+            for value in values:
+                found.update(url_passwords(value))
+                if secret:
+                    found.add(value)
     return found
-
-
-def _declared_secret(conf, section, key):
-    try:
-        group = None if section == "DEFAULT" else section
-        return bool(conf._get_opt_info(key, group)["opt"].secret)
-    except Exception:           # no conf, unknown group or option
-        return False

@@ -64,17 +64,20 @@ def _register(conf, info, group):
         pass
 
 
-def check(conf, guard, spec):
+def check(conf, guard, spec, register=None):
     """Accept the files, parse the candidate from them, apply the validate phase's rule.
 
     The files get the running configuration's policy before the parse (the
-    candidate's own, after it, in validate.check).
+    candidate's own, after it, in validate.check).  ``register(records)`` is
+    handed the accepted files before anything can quote them (the masker).
     """
     from safe_launch import validate
     try:
         live = conf.safe_launch
         records = parse.accept_files(guard, spec, os.environ, live.file_policy,
                                      live.service_user)
+        if register is not None:
+            register(records)
         problems = [text for text, _ in parse.problems_before(records, os.environ)]
         if not problems:
             candidate = candidate_conf(conf, list(guard.argv), spec, records)

@@ -68,16 +68,16 @@ def test_native_fields(sockdir):
     sink.close()
 
 
-def test_multiline_values_use_the_binary_form(sockdir):
+@pytest.mark.parametrize("breaker", ["\n", "\r", "\x85", "\u2028", "\x1b[2K"])
+def test_the_message_is_one_line_and_data_keeps_the_value(sockdir, breaker):
     path = os.path.join(sockdir, "journal")
     srv = server(path)
     sink = journal.JournalSink(journal_socket=path)
-    sink.handle(event(summary="line one\nline=two", text="a\nb"))
+    sink.handle(event(summary="line one%sline=two" % breaker, text="a\nb"))
     datagram = srv.recv(65536)
-    message = b"service.ready: line one\nline=two"
-    assert b"MESSAGE\n" + struct.pack("<Q", len(message)) + message + b"\n" in datagram
     fields = parse_native(datagram)
-    assert fields["MESSAGE"] == message.decode()
+    assert fields["MESSAGE"] == "service.ready: line one%sline=two" % events.one_line(breaker)
+    assert fields["MESSAGE"].isprintable()
     assert json.loads(fields["AUDIT_DATA"]) == {"text": "a\nb"}
 
 
@@ -96,7 +96,7 @@ def test_syslog_when_there_is_no_journal(sockdir):
     assert not sink.native
     sink.handle(event(events.LAUNCH_FAILED, "failure", "parse: bad\nvalue"))
     assert srv.recv(65536).decode() == (
-        "<83>safe-launch[%d]: launch.failed: parse: bad value launch_id=L-1 seq=7 "
+        "<83>safe-launch[%d]: launch.failed: parse: bad\\nvalue launch_id=L-1 seq=7 "
         "outcome=failure" % os.getpid())
 
 
