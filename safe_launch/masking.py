@@ -130,6 +130,20 @@ def _value_end(text, start, quote, spaced):
     return re.compile(pattern).match(text, start).end(), False
 
 
+def _names_a_rule(text, match):
+    """Whether ``name: ...`` is the launcher's own "option: rule" message form.
+
+    A flag (``--os-password: unknown option``) or an option named after its
+    group (``[placement] password: cannot be read``) followed by a colon is
+    how every refusal names what it refuses: neither argv nor oslo.config
+    assigns values that way, so what follows is the rule, not a value.
+    """
+    if not match.group("sep").lstrip().startswith(":") or match.group("lq"):
+        return False
+    name = match.group("name")
+    return name.startswith("--") or text[:match.start()].endswith("] ")
+
+
 def _mask_pairs(text, pattern, accept, spaced_to_eol=False):
     """Mask the value after each ``pattern`` match whose name is accepted.
 
@@ -138,7 +152,7 @@ def _mask_pairs(text, pattern, accept, spaced_to_eol=False):
     """
     out, pos = [], 0
     for m in pattern.finditer(text):
-        if m.start() < pos or not accept(m.group("name")):
+        if m.start() < pos or not accept(m.group("name")) or _names_a_rule(text, m):
             continue
         quote = m.group("lq") if "lq" in pattern.groupindex and not m.group("nq") else ""
         spaced = spaced_to_eol and m.group("sep") != m.group("sep").strip()
@@ -189,11 +203,16 @@ def quoted_forms(value):
     base = {value, value.strip(), value.replace("$$", "$")}
     if "," in value:
         base.update(item.strip() for item in value.split(","))
+    # A ``$name`` in a secret is quoted by oslo.config's substitution errors
+    # ("no such option name in group [g]", "no such group [g]"): masked
+    # there, not wherever the same word names a real option.
+    fragments = set()
     for match in _SUBSTITUTION.finditer(value):
         name = match.group("braced") or match.group("name") or ""
-        base.add(name)
-        base.update(name.split("."))
-    forms = set()
+        for part in {name} | set(name.split(".")):
+            if part:
+                fragments.update(("option %s" % part, "group [%s]" % part))
+    forms = set(fragments)
     for text in base:
         shown = argv_guard.show(text)
         forms.update((text, repr(text)[1:-1], json.dumps(text)[1:-1], events.one_line(text),
@@ -438,16 +457,18 @@ def secret_values_from_env(environ=None, declared=_NOTHING_DECLARED):
     """Secrets in the environment.
 
     The values of secret-named ``OS_*`` variables (``OS_PASSWORD``,
-    ``OS_TOKEN``, oslo.config's ``OS_DATABASE__CONNECTION``), of
-    ``OS_<GROUP>__<OPT>`` for a ``declared`` option, and the URL passwords in
-    any variable.
+    ``OS_TOKEN``), of every ``OS_<GROUP>__<OPT>`` oslo.config reads (declared
+    secret or not: the trail names them, never their values), and the URL
+    passwords in any variable.
     """
     found = set()
     for name, value in (os.environ if environ is None else environ).items():
         found.update(url_passwords(value))
         if name.startswith("OS_"):
             group, sep, option = name[3:].partition("__")
-            if is_secret_name(name) or (sep and declared.covers(group, option)):
+            # Any value oslo.config reads from the environment is recorded by
+            # the variable's name only (README): masked wherever it is echoed.
+            if is_secret_name(name) or sep:
                 found.add(value)
     return found
 

@@ -5,13 +5,13 @@ oslo.config, nova): from here on SIGTERM/SIGINT are a clean stop (exit 0,
 one line; once the audit trail is open, its record too).
 """
 
-from safe_launch.cmd import finish
-from safe_launch import NOVA_SCHEDULER, safe_main
 from safe_launch import signals
 
 
 def main():
     signals.install_early()
+    from safe_launch.cmd import finish
+    from safe_launch import NOVA_SCHEDULER, safe_main
     try:
         code = safe_main(NOVA_SCHEDULER)
     except signals.StopRequested as stop:   # before the launch's emitter existed

@@ -198,11 +198,12 @@ case("conf-over-4mib", 78, r"hostile\.conf.*limit")(
     lambda ctx: Input(ctx.with_file(secret_ini(ctx) + "# padding\n" * 420000)))
 
 # A character str.splitlines() ends a line at, inside a password (pasted
-# text): whether the file is refused for it or split there, the error names
-# the file and the rest of the password is not quoted.
+# text): oslo.config does not end the line there, so neither may the
+# launcher: the file is accepted as oslo.config reads it, and the password
+# (all of it) is never shown.
 for _name, _char in (("vt", "\v"), ("ff", "\f"), ("fs", "\x1c"), ("nel", "\x85"),
                      ("ls", "\u2028")):
-    case("conf-char-%s-inside-line" % _name, 78, r"hostile\.conf")(
+    case("conf-char-%s-inside-line" % _name, 0, trail=False, check=True)(
         lambda ctx, _char=_char: Input(ctx.with_file(
             "[placement]\npassword = pw%s%s\n" % (_char, ctx.nonce))))
 
@@ -429,8 +430,11 @@ def sighup_with_fifo(ctx):
     return during
 
 
-case("sig-term-at-50ms", 0, journal=False)(
-    lambda ctx: Input(base(ctx), during=sigterm_after(0.05), timeout=30))
+# Before main() runs (the interpreter and site: 60-280 ms on these loaded
+# machines) no handler can exist; from main() on, a stop is clean
+# (tests/functional/test_early_signals.py measures the boundary).
+case("sig-term-at-150ms", 0, journal=False)(
+    lambda ctx: Input(base(ctx), during=sigterm_after(0.15), timeout=30))
 case("sig-term-at-300ms", 0, journal=False)(
     lambda ctx: Input(base(ctx), during=sigterm_after(0.3), timeout=30))
 case("sig-int-after-ready", 0, journal=False)(

@@ -224,7 +224,8 @@ def test_secret_values_from_env():
         "OS_AUTH_URL": "https://admin:EnvPw002@keystone/v3", "OS_USERNAME": "nova",
         "OS_REGION_NAME": "RegionOne", "OS_DEFAULT__DEBUG": "true", "HOME": "/root",
         "PASSWORD": "NotOsEnv"})
-    assert found == {"EnvPw001", "sqlite:///x.db", "EnvPw002"}
+    # every value oslo.config reads (OS_<GROUP>__<OPT>) is recorded by name only
+    assert found == {"EnvPw001", "sqlite:///x.db", "EnvPw002", "true"}
 
 
 _PASSWORDS = st.text(alphabet=string.ascii_letters + string.digits + string.punctuation.replace(
@@ -460,7 +461,7 @@ def test_short_secrets_are_masked_where_quoted_and_by_name_in_structured_data():
 def test_without_conf_the_heuristics_still_register():
     masker = register(None, argv=["--os-password", "ArgPw009"],
                       environ={"OS_PASSWORD": "EnvPw009", "OS_VAULT__APPROLE_ROLE_ID": "Rid00009"})
-    assert masker("ArgPw009 EnvPw009 Rid00009") == "*** *** Rid00009"
+    assert masker("ArgPw009 EnvPw009 Rid00009") == "*** *** ***"   # an OS_* value
 
 
 @settings(max_examples=200, deadline=None)
@@ -490,3 +491,20 @@ def test_masking_a_hostile_64k_token_takes_linear_time(unit):
     masking.mask(large)
     end = time.perf_counter()
     assert end - middle < max(0.05, 40 * (middle - start)), unit     # 16x input, < 40x time
+
+
+def test_the_launchers_option_rule_form_is_not_a_value():
+    """``--flag: rule`` and ``[group] option: rule`` name what a refusal refuses."""
+    assert masking.mask("--os-password: unknown option") == "--os-password: unknown option"
+    assert masking.mask("[placement] password: cannot be read") == \
+        "[placement] password: cannot be read"
+    assert masking.mask("token: abc") == "token: ***"
+    assert masking.mask("--os-password=abc") == "--os-password=***"
+
+
+def test_a_substitution_in_a_secret_is_masked_where_oslo_quotes_it_only():
+    masker = masking.Masker()
+    masker.add_secrets(masking.quoted_forms("Nonce123$approle_secret_id"))
+    assert masker("no such option approle_secret_id in group [vault]") == \
+        "no such *** in group [vault]"
+    assert masker("[vault] approle_secret_id: bad") == "[vault] approle_secret_id: bad"
