@@ -204,7 +204,8 @@ class Launch:
                     {"option": key.rpartition(".")[2]})
                    for key in guard.options if key.rpartition(".")[2] in denied]
         report = (validate.eager_check(conf, records)
-                  + validate.unknown_keys(conf, records, environ=os.environ))
+                  + validate.unknown_keys(conf, records, environ=os.environ)
+                  + validate.lazy_check(conf, records, os.environ, self.spec.binary))
         errors += [problem_of(p) for p in report.errors]
         warnings = [problem_of(p)[0] for p in report.warnings] + list(guard.warnings)
         return errors, warnings, report

@@ -384,3 +384,189 @@ def _check_key(known, group, section, key, path, report, warnings):
         return
     report(Problem(section, key, "[%s] %s: unknown option, ignored by oslo.config%s"
                    % (section, key, _hint(key, known.opts.get(group, ()))), path))
+
+
+# -- options registered lazily: typed from known_opts.json ---------------------------
+
+
+class _Unresolved(Exception):
+    """A $reference this check cannot evaluate (an unset lazily registered option)."""
+
+
+class LazyValues:
+    """What oslo.config will read, once registered, for options ``conf`` lacks now.
+
+    oslo.messaging, keystonemiddleware and keystoneauth plugins register
+    their options when the service creates its transport or clients: their
+    values are read here by oslo.config's rules, from the same parsed files
+    (last file first; in a file, the new name, then each deprecated name;
+    every value of a multi-valued option), the ``OS_<GROUP>__<OPT>``
+    variable first, and ``$name`` substituted as oslo.config would.
+    """
+
+    def __init__(self, conf, files, environ, namespaces=NOVA_NAMESPACES):
+        self.conf = conf
+        self.environ = environ
+        self.parsed = []
+        for path in _paths(files):
+            try:
+                self.parsed.append((path, {}))
+                for section, keys in configfiles.read_sections(path).items():
+                    merged = self.parsed[-1][1].setdefault(_norm(section), {})
+                    for key, values in keys.items():
+                        merged.setdefault(key, []).extend(values)
+            except (OSError, ValueError):
+                continue     # unknown_keys reports a file that cannot be parsed
+        self.registered = {(g, o.dest) for g, o in registered_opts(conf)}
+        self.opts, self.aliases = self._lazy(namespaces)
+        self.types = _known_opts_json()["types"]
+
+    def _lazy(self, namespaces):
+        """({(group, name): [type, flags]}, {(group, name): [(old group, old name)]})."""
+        data = _known_opts_json()
+        opts, aliases, known = {}, {}, {}
+        for ns in namespaces:
+            spec = data["namespaces"][ns]
+            for group, entries in spec["opts"].items():
+                known.setdefault(_norm(group), set()).update(entries)
+                for name, entry in entries.items():
+                    opts.setdefault((group, name), entry)
+            for dgroup, entries in spec["deprecated"].items():
+                for dname, new in entries.items():
+                    aliases.setdefault(tuple(new.rsplit(".", 1)), []).append((dgroup, dname))
+        auth = data["auth_plugin_opts"]
+        for group in self._auth_groups(known):
+            for name, entry in auth["opts"].items():
+                if name not in known.get(group, ()):
+                    opts.setdefault((group, name), entry)
+            for dname, name in auth["deprecated"].items():
+                aliases.setdefault((group, name), []).append((group, dname))
+        opts = {k: v for k, v in opts.items() if k not in self.registered}
+        return opts, aliases
+
+    def _auth_groups(self, known):
+        """Groups keystoneauth loads a plugin in: with auth_type, or named by auth_section."""
+        groups = {g for g, names in known.items() if "auth_type" in names}
+        groups |= {_norm(g) for g, o in self.registered if o == "auth_type"}
+        groups |= {_norm(v) for _, sections in self.parsed for keys in sections.values()
+                   for v in keys.get("auth_section", ()) if v.strip()}
+        return groups
+
+    def names(self, group, name):
+        """Where oslo.config looks for ``name`` of ``group``, in its order."""
+        aliases = self.aliases.get((group, name), ())
+        return [(_norm(group), name)] + [(_norm(g), n) for g, n in aliases]
+
+    def raw(self, group, name):
+        """[(value, source)] oslo.config will convert (several if multi-valued)."""
+        multi = "m" in self.opts[(group, name)][1]
+        env = env_name(group, name)
+        if env in self.environ:
+            value = self.environ[env]
+            return [(v, env) for v in value] if multi else [(value, env)]
+        found = []
+        for path, sections in reversed(self.parsed):
+            for section, key in self.names(group, name):
+                values = sections.get(section, {}).get(key)
+                if values and not multi:
+                    return [(values[-1], path)]
+                found[:0] = [(v, path) for v in values or ()]
+        return found
+
+    def type_of(self, group, name):
+        from safe_launch import typed
+        return typed.build(self.types[self.opts[(group, name)][0]])
+
+    def secret(self, group, name):
+        return "s" in self.opts[(group, name)][1]
+
+    def substitute(self, value, group, depth=0):
+        """``value`` with ``$name``/``${group.name}`` replaced as oslo.config does.
+
+        Raises _Unresolved for a reference to an unset lazily registered
+        option (its default is not recorded), NoSuchOptError for a name no
+        option has.
+        """
+        if not isinstance(value, str) or "$" not in value:
+            return value
+        if depth > 10:
+            raise cfg.TemplateSubstitutionError("too many levels of $substitution")
+        lookup = _Lookup(self, group, depth)
+        return cfg.ConfigOpts.Template(value.replace(r"\$", "$$")).safe_substitute(lookup)
+
+    def value(self, group, name, depth=0):
+        """The converted value of one option, registered or not (None when unset)."""
+        if (group, name) in self.registered:
+            try:
+                return self.conf[name] if group == "DEFAULT" else self.conf[group][name]
+            except (cfg.Error, ValueError):
+                raise _Unresolved(name)     # eager_check reports it
+        if (group, name) not in self.opts:
+            raise cfg.NoSuchOptError(name, group)
+        raw = self.raw(group, name)
+        if not raw:
+            raise _Unresolved(name)
+        convert = self.type_of(group, name)
+        values = [convert(self.substitute(v, group, depth + 1)) for v, _ in raw]
+        return values if "m" in self.opts[(group, name)][1] else values[0]
+
+    def problems(self):
+        """A Problem for every value of a lazily registered option its type refuses."""
+        candidates = {k for k in self.opts if env_name(*k) in self.environ}
+        by_name = {}
+        for key in self.opts:
+            for alias in self.names(*key):
+                by_name[alias] = key
+        for _, sections in self.parsed:
+            candidates.update(by_name[(s, k)] for s, keys in sections.items() for k in keys
+                              if (s, k) in by_name)
+        found = []
+        for group, name in sorted(candidates):
+            found += self._check(group, name)
+        return found
+
+    def _check(self, group, name):
+        convert, secret = self.type_of(group, name), self.secret(group, name)
+        found = []
+        for raw, source in self.raw(group, name):
+            try:
+                convert(self.substitute(raw, group))
+            except _Unresolved:
+                continue
+            except ValueError as exc:
+                message = "invalid value (not shown: secret option)" if secret else \
+                    "invalid value: %s" % exc
+                found.append(Problem(group, name, message, source))
+            except cfg.Error as exc:
+                message = "bad $substitution" + (" (not shown: secret option)" if secret
+                                                 else ": %s" % exc)
+                found.append(Problem(group, name, message, source))
+        return found
+
+
+class _Lookup:
+    """StrSubWrapper's rule: ``group.name``, else ``name`` in the group, else in DEFAULT."""
+
+    def __init__(self, values, group, depth):
+        self.values, self.group, self.depth = values, group, depth
+
+    def __getitem__(self, key):
+        group, dot, name = key.partition(".")
+        tries = [(group, name)] if dot else [(self.group, key)]
+        tries.append(("DEFAULT", key))
+        for group, name in tries:
+            try:
+                value = self.values.value(group, name, self.depth)
+            except cfg.NoSuchOptError:
+                continue
+            return "" if value is None else value
+        raise cfg.NoSuchOptError(key)
+
+
+def lazy_check(conf, files, environ, service=None, namespaces=NOVA_NAMESPACES):
+    """Every value of an option ``conf`` does not register yet, checked against its
+    type; then what ``service`` (a binary name) cannot start without."""
+    from safe_launch import requirements
+    values = LazyValues(conf, files, environ, namespaces)
+    errors = values.problems() + requirements.check(values, requirements.of(service))
+    return ValidationReport(tuple(errors))
