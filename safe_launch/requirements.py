@@ -13,21 +13,21 @@ here because importing either costs more than the whole launch budget
 (sqlalchemy: 0.4 s) or picks a concurrency backend (oslo.messaging).
 """
 
-import dataclasses
+import collections
+import functools
 import importlib.metadata
 import importlib.util
 import re
+import sys
 from urllib import parse as urlparse
 
 from safe_launch import validate
 
 
-@dataclasses.dataclass(frozen=True)
-class Requirement:
-    group: str
-    option: str
-    kind: str               # "database" or "transport"
-    required: bool = True   # False: checked only when set
+# kind: "database" or "transport"; required False: checked only when set.
+# (A namedtuple, not a dataclass: this module is imported on the launch path.)
+Requirement = collections.namedtuple("Requirement", "group option kind required",
+                                     defaults=(True,))
 
 
 NOVA_SERVICE = (
@@ -61,19 +61,8 @@ def check(values, requirements):
         problem = CHECKS[req.kind](value)
         if problem:
             found.append(validate.Problem(req.group, req.option, problem,
-                                          _source(values, req)))
+                                          values.source(req.group, req.option)))
     return found
-
-
-def _source(values, req):
-    try:
-        loc = values.conf.get_location(req.option, None if req.group == "DEFAULT"
-                                       else req.group)
-        return loc.detail or None
-    except Exception:
-        raw = values.raw(req.group, req.option) if (req.group, req.option) in values.opts \
-            else ()
-        return raw[-1][1] if raw else None
 
 
 # -- database URLs: sqlalchemy.engine.url._parse_url's pattern -----------------------
@@ -161,6 +150,8 @@ def database_problem(url):
 
 
 def _installed(module):
+    if module in sys.modules:
+        return True
     try:
         return importlib.util.find_spec(module) is not None
     except (ImportError, ValueError):    # a parent package missing
@@ -198,7 +189,7 @@ def parse_transport_url(url):
 def _host_port(address):
     """oslo_utils.netutils.parse_host_port(address) and the errors it raises."""
     if not address:
-        raise ValueError("a host is empty")
+        return "", None
     if address[0] == "[":
         inside, sep, rest = address[1:].partition("]")
         if not sep or "]" in rest:
@@ -225,6 +216,7 @@ def render_transport_url(scheme, hosts):
     return "%s://%s/" % (scheme, ",".join(shown))
 
 
+@functools.lru_cache(maxsize=1)
 def messaging_drivers():
     """Driver names oslo.messaging can load (its own entry points: one file read)."""
     try:

@@ -9,7 +9,7 @@ again after upgrading nova or an oslo library (a unit test fails until then):
 
     python tools/gen_known_opts.py [OUTPUT]
 
-Each option is ``[type, flags]``: ``type`` indexes the top-level ``types``
+Each option is ``[type, flags(, deprecated names)]``: ``type`` indexes the top-level ``types``
 table (options share few distinct types), ``flags`` holds ``s`` (secret),
 ``m`` (multi-valued), ``r`` (required).  A type is ``[class name of
 oslo_config.types, {constructor arguments}]``, rebuilt by
@@ -108,13 +108,19 @@ class Table:
 
 
 def _names(group, opts, names, deprecated, table, required=True):
-    """Add ``opts`` of ``group`` to ``names``/``deprecated`` as oslo.config looks them up."""
+    """Add ``opts`` of ``group`` to ``names``/``deprecated`` as oslo.config looks them up.
+
+    An option's entry ends with its deprecated ``[group, name]`` pairs, in
+    oslo.config's lookup order, when it has any.
+    """
     for opt in opts:
-        names.setdefault(group, {})[opt.dest] = table.entry(opt, required)
-        for d in opt.deprecated_opts:
-            if d.name or d.group:
-                deprecated.setdefault(d.group or group, {})[d.name or opt.dest] = (
-                    "%s.%s" % (group, opt.dest))
+        entry = names.setdefault(group, {})[opt.dest] = table.entry(opt, required)
+        olds = [[d.group or group, d.name or opt.dest] for d in opt.deprecated_opts
+                if d.name or d.group]
+        if olds:
+            entry.append(olds)
+        for old_group, old_name in olds:
+            deprecated.setdefault(old_group, {})[old_name] = "%s.%s" % (group, opt.dest)
 
 
 def _namespace(entry_point, table):
