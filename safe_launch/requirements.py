@@ -24,16 +24,19 @@ from urllib import parse as urlparse
 from safe_launch import validate
 
 
-# kind: "database" or "transport"; required False: checked only when set.
-# (A namedtuple, not a dataclass: this module is imported on the launch path.)
-Requirement = collections.namedtuple("Requirement", "group option kind required",
-                                     defaults=(True,))
+# kind: "database" or "transport".  required: the service cannot start
+# without a value.  unset: the values that mean "not set" (oslo.messaging
+# takes an empty notifications transport_url for the [DEFAULT] one, but
+# fails on an empty [DEFAULT] transport_url).  A namedtuple, not a
+# dataclass: this module is imported on the launch path.
+Requirement = collections.namedtuple("Requirement", "group option kind required unset",
+                                     defaults=(True, (None, "")))
 
 
 NOVA_SERVICE = (
     Requirement("database", "connection", "database"),
     Requirement("api_database", "connection", "database"),
-    Requirement("DEFAULT", "transport_url", "transport", required=False),
+    Requirement("DEFAULT", "transport_url", "transport", required=False, unset=(None,)),
     Requirement("oslo_messaging_notifications", "transport_url", "transport", required=False),
 )
 SERVICES = {"nova-scheduler": NOVA_SERVICE, "nova-conductor": NOVA_SERVICE}
@@ -52,7 +55,7 @@ def check(values, requirements):
         except Exception:       # unresolvable or invalid: reported by the type checks
             continue
         value = value.strip() if isinstance(value, str) else value
-        if not value:
+        if value in req.unset:
             if req.required:
                 # source "not set": "connection: <text>" would be masked as a secret
                 found.append(validate.Problem(req.group, req.option, "required: the service "

@@ -62,6 +62,7 @@ REPLACED = [
                          "connection = nosuchdb://root:%s@127.0.0.1/nova" % NONCE)),
     ("unknown_driver", ("connection = sqlite:///{dir}/nova_api.sqlite",
                         "connection = mysql+nosuchdriver://root:%s@h/nova_api" % NONCE)),
+    ("empty_transport", ("transport_url = fake:/", "transport_url =")),
     ("bad_notification_transport", ("[scheduler]", "[oslo_messaging_notifications]\n"
                                     "transport_url = pigeon://u:%s@h/\n[scheduler]" % NONCE)),
 ]
@@ -73,6 +74,7 @@ VALID = [
                           "[oslo_messaging_notifications]\ndriver = noop\ndriver = log\n"
                           "[keystone_authtoken]\nmemcache_secret_key = pa$$word\n"),
     ("env_sandbox", ""),
+    ("empty_notification_transport", "[oslo_messaging_notifications]\ntransport_url =\n"),
 ]
 
 
