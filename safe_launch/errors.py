@@ -69,12 +69,24 @@ def table_markdown():
 
 
 # Exception classes (by module prefix or qualified name) and what they mean
-# for the operator.  Names, not imports: the launcher must not import the
-# libraries that raise them before the concurrency backend is chosen.
+# for the operator: by cause, not by library (a bad URL is configuration
+# whichever library parses it; an unreachable server is temporary).  Names,
+# not imports: the launcher must not import the libraries that raise them
+# before the concurrency backend is chosen.  A class matches before its
+# bases, and within one class the first row matching wins.
 _CLASSIFY = (
     ("oslo_config.", ExitCode.CONFIG),
     ("keystoneauth1.exceptions.auth_plugins.", ExitCode.CONFIG),
     ("oslo_service.backend.exceptions.", ExitCode.CONFIG),
+    # make_url() cannot parse the URL; create_engine() knows no such dialect
+    # or driver, or is given an argument the dialect refuses
+    ("sqlalchemy.exc.NoSuchModuleError", ExitCode.CONFIG),
+    ("sqlalchemy.exc.ArgumentError", ExitCode.CONFIG),
+    # enginefacade: no [database] connection
+    ("oslo_db.exception.CantStartEngineError", ExitCode.CONFIG),
+    ("oslo_messaging.transport.InvalidTransportURL", ExitCode.CONFIG),
+    # no installed driver is named by the transport URL's scheme
+    ("oslo_messaging.transport.DriverLoadFailure", ExitCode.CONFIG),
     ("sqlalchemy.exc.OperationalError", ExitCode.TEMPFAIL),
     ("oslo_db.exception.DBConnectionError", ExitCode.TEMPFAIL),
     ("oslo_db.exception.", ExitCode.TEMPFAIL),

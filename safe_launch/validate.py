@@ -287,7 +287,8 @@ def check(conf, guard, spec, environ, checked=None):
                 {"option": key.rpartition(".")[2]})
                for key in guard.options if argv.is_denied(key, policy.denied_cli_options)]
     report = (eager_check(conf, read)
-              + unknown_keys(conf, read, environ=environ))
+              + unknown_keys(conf, read, environ=environ)
+              + lazy_check(conf, read, environ, spec.binary))
     errors += [describe(p) for p in report.errors]
     warnings = [describe(p)[0] for p in report.warnings] + list(guard.warnings)
     return Validation(len(errors), tuple(warnings), tuple(text for text, _ in errors),
@@ -445,3 +446,241 @@ def _check_key(known, group, section, key, path, report, warnings):
         return
     report(Problem(section, key, "[%s] %s: unknown option, ignored by oslo.config%s"
                    % (section, key, _hint(key, known.opts.get(group, ()))), path))
+
+
+# -- options registered lazily: typed from known_opts.json ---------------------------
+
+
+class _Unresolved(Exception):
+    """A $reference this check cannot evaluate (an unset lazily registered option)."""
+
+
+class LazyValues:
+    """What oslo.config will read, once registered, for options ``conf`` lacks now.
+
+    oslo.messaging, keystonemiddleware and keystoneauth plugins register
+    their options when the service creates its transport or clients: their
+    values are read here by oslo.config's rules, from the same parsed files
+    (section names lower-cased but DEFAULT; last file first; in a file, the
+    new name, then each deprecated name; every value of a multi-valued
+    option), the ``OS_<GROUP>__<OPT>`` variable first, and ``$name``
+    substituted as oslo.config would.  Options are ``(group, name)`` with
+    the group normalized as oslo.config matches sections.
+    """
+
+    def __init__(self, conf, files, environ, namespaces=NOVA_NAMESPACES):
+        self.conf = conf
+        # os.environ encodes each key it is asked for: copy the OS_* ones once
+        self.environ = {k: v for k, v in environ.items() if k.startswith("OS_")}
+        self.parsed = []
+        for record in _readable(files):
+            path = getattr(record, "path", record)
+            try:
+                sections = configfiles.read_sections(record)    # its checked bytes
+            except (OSError, ValueError):
+                continue     # unknown_keys reports a file that cannot be parsed
+            merged = {}
+            for section, keys in sections.items():
+                target = merged.setdefault(_norm(section), {})
+                for key, values in keys.items():
+                    target.setdefault(key, []).extend(values)
+            self.parsed.append((path, merged))
+        self.registered = {(_norm(g), o.dest) for g, o in registered_opts(conf)}
+        self.groups, self.deprecated = _group_index(tuple(namespaces))
+        self.auth = _known_opts_json()["auth_plugin_opts"]
+        self.auth_groups = self._auth_groups()
+
+    def _auth_groups(self):
+        """Groups keystoneauth loads a plugin in: with auth_type, or named by auth_section."""
+        groups = {g for g, tables in self.groups.items()
+                  if any("auth_type" in t for t in tables)}
+        groups |= {g for g, o in self.registered if o == "auth_type"}
+        groups |= {_norm(v) for _, sections in self.parsed for keys in sections.values()
+                   for v in keys.get("auth_section", ()) if v.strip()}
+        return groups
+
+    def entry(self, group, name):
+        """``[type, flags(, deprecated names)]`` of a known option, else None."""
+        for table in self.groups.get(group, ()):
+            if name in table:
+                return table[name]
+        if group in self.auth_groups and name in self.auth["opts"]:
+            entry = self.auth["opts"][name]
+            olds = [[group, d] for d, new in self.auth["deprecated"].items() if new == name]
+            return entry[:2] + [olds] if olds else entry
+        return None
+
+    def lazy(self, group, name):
+        """Whether ``name`` of ``group`` is known here but not registered yet."""
+        return (group, name) not in self.registered and self.entry(group, name) is not None
+
+    def option_of(self, section, key):
+        """The option a file's (normalized) section and key set, deprecated names too."""
+        if self.entry(section, key) is not None:
+            return section, key
+        new = self.deprecated.get(section, {}).get(key)
+        if new is not None:
+            group, _, name = new.rpartition(".")
+            return _norm(group), name
+        if section in self.auth_groups and key in self.auth["deprecated"]:
+            return section, self.auth["deprecated"][key]
+        return None
+
+    def names(self, group, name):
+        """Where oslo.config looks for ``name`` of ``group``, in its order."""
+        entry = self.entry(group, name)
+        olds = entry[2] if len(entry) > 2 else ()
+        return [(group, name)] + [(_norm(g), n) for g, n in olds]
+
+    def raw(self, group, name):
+        """[(value, source)] oslo.config will convert (several if multi-valued)."""
+        multi = "m" in self.entry(group, name)[1]
+        env = env_name(group, name)
+        if env in self.environ:
+            value = self.environ[env]
+            # oslo.config converts each item of a multi option's value: of a
+            # string from the environment, each character
+            return [(v, env) for v in value] if multi else [(value, env)]
+        found = []
+        for path, sections in reversed(self.parsed):
+            for section, key in self.names(group, name):
+                values = sections.get(section, {}).get(key)
+                if values and not multi:
+                    return [(values[-1], path)]
+                found[:0] = [(v, path) for v in values or ()]
+        return found
+
+    def type_of(self, group, name):
+        return _type(self.entry(group, name)[0])
+
+    def secret(self, group, name):
+        return "s" in self.entry(group, name)[1]
+
+    def substitute(self, value, group, depth=0):
+        """``value`` with ``$name``/``${group.name}`` replaced as oslo.config does.
+
+        Raises _Unresolved for a reference to an unset lazily registered
+        option (its default is not recorded), NoSuchOptError for a name no
+        option has.
+        """
+        if not isinstance(value, str) or "$" not in value:
+            return value
+        if depth > 10:
+            raise cfg.TemplateSubstitutionError("too many levels of $substitution")
+        lookup = _Lookup(self, group, depth)
+        return cfg.ConfigOpts.Template(value.replace(r"\$", "$$")).safe_substitute(lookup)
+
+    def value(self, group, name, depth=0):
+        """The converted value of one option, registered or not (None when unset)."""
+        group = _norm(group)
+        if (group, name) in self.registered:
+            try:
+                return self.conf[name] if group == "DEFAULT" else self.conf[group][name]
+            except (cfg.Error, ValueError):
+                raise _Unresolved(name)     # eager_check reports it
+        if not self.lazy(group, name):
+            raise cfg.NoSuchOptError(name, group)
+        raw = self.raw(group, name)
+        if not raw:
+            raise _Unresolved(name)
+        convert = self.type_of(group, name)
+        values = [convert(self.substitute(v, group, depth + 1)) for v, _ in raw]
+        return values if "m" in self.entry(group, name)[1] else values[0]
+
+    def source(self, group, name):
+        """Where the value oslo.config will use comes from (file or variable)."""
+        group = _norm(group)
+        if (group, name) in self.registered:
+            loc = self.conf.get_location(name, None if group == "DEFAULT" else group)
+            return loc.detail if loc else None
+        raw = self.raw(group, name) if self.lazy(group, name) else ()
+        return raw[-1][1] if raw else None
+
+    def candidates(self):
+        """Lazily registered options that a file or an environment variable sets."""
+        found = set()
+        for _, sections in self.parsed:
+            for section, keys in sections.items():
+                found.update(filter(None, (self.option_of(section, k) for k in keys)))
+        for var in self.environ:
+            group, sep, key = var[3:].partition("__")
+            if var.startswith("OS_") and sep:
+                group = "DEFAULT" if group == "DEFAULT" else group.lower()
+                if self.entry(group, key.lower()) is not None:
+                    found.add((group, key.lower()))
+        return sorted(k for k in found if k not in self.registered)
+
+    def problems(self):
+        """A Problem for every value of a lazily registered option its type refuses."""
+        found = []
+        for group, name in self.candidates():
+            found += self._check(group, name)
+        return found
+
+    def _check(self, group, name):
+        convert, secret = self.type_of(group, name), self.secret(group, name)
+        found = []
+        for raw, source in self.raw(group, name):
+            try:
+                convert(self.substitute(raw, group))
+            except _Unresolved:
+                continue
+            except ValueError as exc:
+                message = "invalid value (not shown: secret option)" if secret else \
+                    "invalid value: %s" % exc
+                found.append(Problem(group, name, message, source))
+            except cfg.Error as exc:
+                message = "bad $substitution" + (" (not shown: secret option)" if secret
+                                                 else ": %s" % exc)
+                found.append(Problem(group, name, message, source))
+        return found
+
+
+@functools.lru_cache(maxsize=None)
+def _type(index):
+    """The oslo.config type object of known_opts.json's ``types[index]``."""
+    from safe_launch import typed
+    return typed.build(_known_opts_json()["types"][index])
+
+
+@functools.lru_cache(maxsize=4)
+def _group_index(namespaces):
+    """({normalized group: [the namespaces' option tables]},
+    {normalized deprecated group: {deprecated name: "group.option"}})."""
+    data = _known_opts_json()
+    groups, deprecated = {}, {}
+    for ns in namespaces:
+        spec = data["namespaces"][ns]
+        for group, table in spec["opts"].items():
+            groups.setdefault(_norm(group), []).append(table)
+        for group, names in spec["deprecated"].items():
+            deprecated.setdefault(_norm(group), {}).update(names)
+    return groups, deprecated
+
+
+class _Lookup:
+    """StrSubWrapper's rule: ``group.name``, else ``name`` in the group, else in DEFAULT."""
+
+    def __init__(self, values, group, depth):
+        self.values, self.group, self.depth = values, group, depth
+
+    def __getitem__(self, key):
+        group, dot, name = key.partition(".")
+        tries = [(group, name)] if dot else [(self.group, key)]
+        tries.append(("DEFAULT", key))
+        for group, name in tries:
+            try:
+                value = self.values.value(group, name, self.depth)
+            except cfg.NoSuchOptError:
+                continue
+            return "" if value is None else value
+        raise cfg.NoSuchOptError(key)
+
+
+def lazy_check(conf, files, environ, service=None, namespaces=NOVA_NAMESPACES):
+    """Every value of an option ``conf`` does not register yet, checked against its
+    type; then what ``service`` (a binary name) cannot start without."""
+    from safe_launch import requirements
+    values = LazyValues(conf, files, environ, namespaces)
+    errors = values.problems() + requirements.check(values, requirements.of(service))
+    return ValidationReport(tuple(errors))

@@ -1,0 +1,244 @@
+"""What a service cannot start without, checked before it starts.
+
+nova-scheduler needs both databases and a message bus.  Without these
+checks a missing ``[database] connection``, an unparseable database URL or
+a transport URL naming no installed driver surface only when the service
+is created, as library exceptions; here each is one configuration error
+(78) naming the option, the URL shown with its password replaced.
+
+The rules are data (:data:`SERVICES`): a service spec can vary them.  The
+URL rules are those of the code that will read the URL (sqlalchemy's
+``make_url`` and oslo.messaging's ``TransportURL.parse``), reimplemented
+here because importing either costs more than the whole launch budget
+(sqlalchemy: 0.4 s) or picks a concurrency backend (oslo.messaging).
+"""
+
+import collections
+import functools
+import importlib.metadata
+import importlib.util
+import re
+import sys
+from urllib import parse as urlparse
+
+from safe_launch import validate
+
+
+# kind: "database" or "transport".  required: the service cannot start
+# without a value.  unset: the values that mean "not set" (oslo.messaging
+# takes an empty notifications transport_url for the [DEFAULT] one, but
+# fails on an empty [DEFAULT] transport_url).  A namedtuple, not a
+# dataclass: this module is imported on the launch path.
+Requirement = collections.namedtuple("Requirement", "group option kind required unset",
+                                     defaults=(True, (None, "")))
+
+
+NOVA_SERVICE = (
+    Requirement("database", "connection", "database"),
+    Requirement("api_database", "connection", "database"),
+    Requirement("DEFAULT", "transport_url", "transport", required=False, unset=(None,)),
+    Requirement("oslo_messaging_notifications", "transport_url", "transport", required=False),
+)
+SERVICES = {"nova-scheduler": NOVA_SERVICE, "nova-conductor": NOVA_SERVICE}
+
+
+def of(service):
+    return SERVICES.get(service, ())
+
+
+def check(values, requirements):
+    """Problems of ``requirements``; ``values`` is a :class:`validate.LazyValues`."""
+    found = []
+    for req in requirements:
+        try:
+            value = values.value(req.group, req.option)
+        except Exception:       # unresolvable or invalid: reported by the type checks
+            continue
+        value = value.strip() if isinstance(value, str) else value
+        if value in req.unset:
+            if req.required:
+                # source "not set": "connection: <text>" would be masked as a secret
+                found.append(validate.Problem(req.group, req.option, "required: the service "
+                                              "cannot start without it", "not set"))
+            continue
+        problem = CHECKS[req.kind](value)
+        if problem:
+            found.append(validate.Problem(req.group, req.option, problem,
+                                          values.source(req.group, req.option)))
+    return found
+
+
+# -- database URLs: sqlalchemy.engine.url._parse_url's pattern -----------------------
+
+_DB_URL = re.compile(r"""
+    (?P<name>[\w\+]+)://
+    (?:(?P<username>[^:/]*)(?::(?P<password>[^@]*))?@)?
+    (?:(?:\[(?P<ipv6host>[^/\?]+)\]|(?P<ipv4host>[^/:\?]+))?(?::(?P<port>[^/\?]*))?)?
+    (?:/(?P<database>[^\?]*))?
+    (?:\?(?P<query>.*))?
+    """, re.X)
+
+# dialect -> (default driver, {driver: DBAPI module}); sqlalchemy 2's own dialects
+_MYSQL = ("mysqldb", {"mysqldb": "MySQLdb", "pymysql": "pymysql", "mysqlconnector":
+                      "mysql.connector", "mariadbconnector": "mariadb", "cymysql": "cymysql",
+                      "pyodbc": "pyodbc", "aiomysql": "aiomysql", "asyncmy": "asyncmy"})
+DIALECTS = {
+    "sqlite": ("pysqlite", {"pysqlite": "sqlite3", "aiosqlite": "aiosqlite",
+                            "pysqlcipher": "sqlcipher3"}),
+    "mysql": _MYSQL, "mariadb": _MYSQL,
+    "postgresql": ("psycopg2", {"psycopg2": "psycopg2", "psycopg": "psycopg", "pg8000": "pg8000",
+                                "asyncpg": "asyncpg", "psycopg2cffi": "psycopg2cffi"}),
+    "oracle": ("cx_oracle", {"cx_oracle": "cx_Oracle", "oracledb": "oracledb"}),
+    "mssql": ("pyodbc", {"pyodbc": "pyodbc", "pymssql": "pymssql", "aioodbc": "aioodbc"}),
+}
+
+
+def parse_db_url(url):
+    """The components make_url() would find; ValueError where it would raise."""
+    m = _DB_URL.match(url)
+    if m is None:
+        raise ValueError("expected dialect+driver://host/database")
+    parts = m.groupdict()
+    if parts["port"]:
+        try:
+            int(parts["port"])              # as make_url does
+        except ValueError:
+            raise ValueError("the port is not a number")
+    return parts
+
+
+_HOST = re.compile(r"^[A-Za-z0-9._-]*$|^[0-9A-Fa-f:.]+$")
+
+
+def _shown_host(host):
+    """A host as shown: only host names and addresses, never what a misplaced
+    ``@`` in a password left in the host part."""
+    if not _HOST.match(host):
+        return "<host not shown>"
+    return "[%s]" % host if ":" in host else host
+
+
+def render_db_url(parts):
+    """The URL as an operator recognises it, the password replaced, no query."""
+    user = parts["username"]
+    creds = "%s%s@" % (user, ":***" if parts["password"] is not None else "") \
+        if user is not None else ""
+    host = _shown_host(parts["ipv6host"] or parts["ipv4host"] or "")
+    port = ":%s" % parts["port"] if parts["port"] else ""
+    return "%s://%s%s%s/%s" % (parts["name"], creds, host, port, parts["database"] or "")
+
+
+def database_problem(url):
+    try:
+        parts = parse_db_url(url)
+    except ValueError as exc:
+        return "cannot be parsed as a database URL: %s (value not shown)" % exc
+    dialect, _, driver = parts["name"].partition("+")
+    shown = render_db_url(parts)
+    if dialect not in DIALECTS:
+        if _entry_point("sqlalchemy.dialects", parts["name"].replace("+", ".")):
+            return None
+        return "%s: sqlalchemy has no database dialect %r" % (shown, dialect)
+    default, drivers = DIALECTS[dialect]
+    module = drivers.get(driver or default)
+    if module is None:
+        if _entry_point("sqlalchemy.dialects", "%s.%s" % (dialect, driver)):
+            return None
+        return "%s: sqlalchemy's %s dialect has no driver %r (known: %s)" % (
+            shown, dialect, driver, ", ".join(sorted(drivers)))
+    if not _installed(module):
+        return "%s: the %s+%s driver needs the Python module %s, which is not installed" % (
+            shown, dialect, driver or default, module)
+    return None
+
+
+def _installed(module):
+    if module in sys.modules:
+        return True
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):    # a parent package missing
+        return False
+
+
+def _entry_point(group, name):
+    """Whether some installed distribution declares ``name`` in ``group`` (slow: rare path)."""
+    return any(ep.name == name for ep in importlib.metadata.entry_points(group=group))
+
+
+# -- transport URLs: oslo_messaging.TransportURL.parse --------------------------------
+
+def parse_transport_url(url):
+    """(scheme, [(username, password, host, port)]) as TransportURL.parse finds them."""
+    try:
+        parsed = urlparse.urlparse(url)
+    except ValueError as exc:
+        raise ValueError(str(exc))
+    if not parsed.scheme:
+        raise ValueError("no scheme (driver) specified")
+    hosts = []
+    for host in parsed.netloc.split(","):
+        if not host:
+            continue
+        username = password = None
+        if "@" in host:
+            username, host = host.rsplit("@", 1)
+            if ":" in username:
+                username, password = username.split(":", 1)
+        hosts.append((username, password) + _host_port(host))
+    return parsed.scheme, hosts
+
+
+def _host_port(address):
+    """oslo_utils.netutils.parse_host_port(address) and the errors it raises."""
+    if not address:
+        return "", None
+    if address[0] == "[":
+        inside, sep, rest = address[1:].partition("]")
+        if not sep or "]" in rest:
+            raise ValueError("a bracketed host is not closed")
+        host, port = inside, rest.split(":")[1] if ":" in rest else None
+    elif address.count(":") == 1:
+        host, port = address.split(":")
+    else:
+        host, port = address, None
+    if port is not None:
+        try:
+            int(port)
+        except ValueError:
+            raise ValueError("a port is not a number")
+    return host, port
+
+
+def render_transport_url(scheme, hosts):
+    shown = []
+    for username, password, host, port in hosts:
+        creds = "%s%s@" % (username, ":***" if password is not None else "") \
+            if username is not None else ""
+        shown.append("%s%s%s" % (creds, _shown_host(host), ":%s" % port if port else ""))
+    return "%s://%s/" % (scheme, ",".join(shown))
+
+
+@functools.lru_cache(maxsize=1)
+def messaging_drivers():
+    """Driver names oslo.messaging can load (its own entry points: one file read)."""
+    try:
+        dist = importlib.metadata.distribution("oslo.messaging")
+    except importlib.metadata.PackageNotFoundError:
+        return set()
+    return {ep.name for ep in dist.entry_points if ep.group == "oslo.messaging.drivers"}
+
+
+def transport_problem(url):
+    try:
+        scheme, hosts = parse_transport_url(url)
+    except ValueError as exc:
+        return "cannot be parsed as a transport URL: %s (value not shown)" % exc
+    driver = scheme.split("+")[0]
+    if driver in messaging_drivers() or _entry_point("oslo.messaging.drivers", driver):
+        return None
+    return "%s: oslo.messaging has no driver %r (installed: %s)" % (
+        render_transport_url(scheme, hosts), driver, ", ".join(sorted(messaging_drivers())))
+
+
+CHECKS = {"database": database_problem, "transport": transport_problem}
