@@ -457,18 +457,16 @@ def secret_values_from_env(environ=None, declared=_NOTHING_DECLARED):
     """Secrets in the environment.
 
     The values of secret-named ``OS_*`` variables (``OS_PASSWORD``,
-    ``OS_TOKEN``), of every ``OS_<GROUP>__<OPT>`` oslo.config reads (declared
-    secret or not: the trail names them, never their values), and the URL
-    passwords in any variable.
+    ``OS_TOKEN``, oslo.config's ``OS_DATABASE__CONNECTION``), of
+    ``OS_<GROUP>__<OPT>`` for a ``declared`` option, and the URL passwords in
+    any variable.
     """
     found = set()
     for name, value in (os.environ if environ is None else environ).items():
         found.update(url_passwords(value))
         if name.startswith("OS_"):
             group, sep, option = name[3:].partition("__")
-            # Any value oslo.config reads from the environment is recorded by
-            # the variable's name only (README): masked wherever it is echoed.
-            if is_secret_name(name) or sep:
+            if is_secret_name(name) or (sep and declared.covers(group, option)):
                 found.add(value)
     return found
 

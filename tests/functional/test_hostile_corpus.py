@@ -268,8 +268,10 @@ def _(ctx):
 
 # -- environment -------------------------------------------------------------------
 
-case("env-secret-bad-type", 78, r"\[scheduler\] workers")(
-    lambda ctx: Input(base(ctx), env={"OS_SCHEDULER__WORKERS": ctx.nonce}))
+# A declared secret with a name that does not look secret, from the
+# environment, whose value oslo.config's substitution error would quote.
+case("env-secret-bad-type", 78, r"\[vault\] approle_role_id")(
+    lambda ctx: Input(base(ctx), env={"OS_VAULT__APPROLE_ROLE_ID": ctx.nonce + "$nosuch"}))
 case("env-newline-forges-ready", 78, r"\[scheduler\] workers")(
     lambda ctx: Input(base(ctx), env={"OS_SCHEDULER__WORKERS": "abc\n" + FORGED}))
 case("env-typo-variable", 78, r"OS_SCHEDULER__WORKERZ")(
@@ -433,7 +435,7 @@ def sighup_with_fifo(ctx):
 # Before main() runs (the interpreter and site: 60-280 ms on these loaded
 # machines) no handler can exist; from main() on, a stop is clean
 # (tests/functional/test_early_signals.py measures the boundary).
-case("sig-term-at-150ms", 0, journal=False)(
+case("sig-term-at-150ms", 0, journal=False, trail=False)(   # may be before any launch
     lambda ctx: Input(base(ctx), during=sigterm_after(0.15), timeout=30))
 case("sig-term-at-300ms", 0, journal=False)(
     lambda ctx: Input(base(ctx), during=sigterm_after(0.3), timeout=30))
