@@ -485,7 +485,8 @@ class LazyValues:
                 for key, values in keys.items():
                     target.setdefault(key, []).extend(values)
             self.parsed.append((path, merged))
-        self.registered = {(_norm(g), o.dest) for g, o in registered_opts(conf)}
+        norm = functools.lru_cache(maxsize=None)(_norm)     # a few groups, ~900 options
+        self.registered = {(norm(g), o.dest) for g, o in registered_opts(conf)}
         self.groups, self.deprecated = _group_index(tuple(namespaces))
         self.auth = _known_opts_json()["auth_plugin_opts"]
         self.auth_groups = self._auth_groups()
