@@ -23,6 +23,8 @@ import unicodedata
 
 from oslo_config import cfg
 
+from safe_launch.errors import NOT_SHOWN
+
 # oslo.config's own options; the CLI opts the caller passes cannot replace them.
 _BUILTIN = (
     ("--config-file", "config_file", "path"),
@@ -196,7 +198,7 @@ def _check_value(spec, value):
         spec.opt.type(value)
     except Exception as exc:  # a type is third-party code: any failure is a bad value
         if spec.opt.secret:     # the type's message may quote the value
-            return "%s: invalid value (not shown: secret option)" % spec.canonical
+            return "%s: invalid value %s" % (spec.canonical, NOT_SHOWN)
         return "%s: invalid value %r: %s" % (spec.canonical, show(value), show(str(exc), 120))
     return None
 

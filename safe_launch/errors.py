@@ -36,6 +36,11 @@ EXIT_TABLE = (
 )
 
 
+# What a message says instead of a declared secret's value.  Worded so the
+# masker's bare-word rule ("secret <word>") leaves it readable.
+NOT_SHOWN = "(not shown: declared secret)"
+
+
 class LaunchError(Exception):
     """A refusal or failure that ends the launch with ``code``.
 

@@ -145,8 +145,10 @@ class Launch:
         known to the masker before anything can print it (launch and reload)."""
         from safe_launch import configfiles
         from safe_launch import masking
+        from safe_launch import validate
         masking.register_declared(self.masker, self.conf, self.argv, os.environ,
-                                  configfiles.sections_of(records))
+                                  configfiles.sections_of(records),
+                                  secret_keys=validate.known_secret_keys())
 
     def started(self):
         from safe_launch import configfiles

@@ -31,6 +31,7 @@ from oslo_log import versionutils
 
 from safe_launch import argv
 from safe_launch import configfiles
+from safe_launch.errors import NOT_SHOWN
 
 NOVA_NAMESPACES = (
     "nova.conf", "oslo.log", "oslo.messaging", "oslo.policy", "oslo.privsep",
@@ -121,11 +122,13 @@ def _error_message(opt, exc):
     if isinstance(exc, ValueError):
         reason = str(exc).split(" is not valid: ", 1)[-1]
         if opt.secret:
-            return "invalid value (not shown: secret option)"
+            return "invalid value " + NOT_SHOWN
         return "invalid value: %s" % reason
     if isinstance(exc, versionutils.DeprecatedConfig):
         return "deprecated and fatal_deprecations is set: %s" % exc
     if isinstance(exc, (cfg.NoSuchOptError, cfg.TemplateSubstitutionError)):
+        if opt.secret:          # the error quotes a part of the value
+            return "bad $substitution " + NOT_SHOWN
         return "bad $substitution: %s" % exc     # the option itself is registered
     return "cannot be read: %s: %s" % (type(exc).__name__, exc)
 
@@ -220,6 +223,22 @@ def config_source_check(files, environ, allow_config_source=None):
         return ValidationReport((Problem("DEFAULT", "config_source", _CONFIG_SOURCE_DENIED,
                                          source),))
     return ValidationReport()
+
+
+@functools.lru_cache(maxsize=4)
+def known_secret_keys(namespaces=NOVA_NAMESPACES):
+    """``(group, name)`` of every option the namespaces and keystoneauth's
+    plugins declare secret, registered at parse time or not (group None:
+    a keystoneauth option, in whichever group loads the plugin).  For the
+    masker, before anything can print their values."""
+    data = _known_opts_json()
+    keys = set()
+    for ns in namespaces:
+        for group, opts in data["namespaces"][ns]["opts"].items():
+            keys.update((group, name) for name, entry in opts.items() if "s" in entry[1])
+    keys.update((None, name) for name, entry in data["auth_plugin_opts"]["opts"].items()
+                if "s" in entry[1])
+    return frozenset(keys)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -627,11 +646,11 @@ class LazyValues:
             except _Unresolved:
                 continue
             except ValueError as exc:
-                message = "invalid value (not shown: secret option)" if secret else \
+                message = "invalid value " + NOT_SHOWN if secret else \
                     "invalid value: %s" % exc
                 found.append(Problem(group, name, message, source))
             except cfg.Error as exc:
-                message = "bad $substitution" + (" (not shown: secret option)" if secret
+                message = "bad $substitution" + (" " + NOT_SHOWN if secret
                                                  else ": %s" % exc)
                 found.append(Problem(group, name, message, source))
         return found

@@ -97,7 +97,7 @@ def test_secret_values_are_not_shown(tmp_path):
     conf, path = parsed(tmp_path, "[vault]\npin = hunter2\n")
     conf.register_opt(cfg.IntOpt("pin", secret=True), group="vault")
     [problem] = validate.eager_check(conf, [path]).errors
-    assert problem.message == "invalid value (not shown: secret option)"
+    assert problem.message == "invalid value (not shown: declared secret)"
     assert "hunter2" not in repr(problem)
 
 
