@@ -483,13 +483,17 @@ def test_any_declared_secret_is_masked_before_the_summary_is_made_one_line(secre
 def test_masking_a_hostile_64k_token_takes_linear_time(unit):
     """argv may carry 64 KiB: each token must not be rescanned from every position."""
     import time
+
+    def best(text):         # the best of 5: a loaded machine only adds time
+        times = []
+        for _ in range(5):
+            start = time.perf_counter()
+            masking.mask(text)
+            times.append(time.perf_counter() - start)
+        return min(times)
     small, large = (unit * 4096)[:4096], (unit * 65536)[:65536]
-    start = time.perf_counter()
-    masking.mask(small)
-    middle = time.perf_counter()
-    masking.mask(large)
-    end = time.perf_counter()
-    assert end - middle < max(0.05, 40 * (middle - start)), unit     # 16x input, < 40x time
+    # 16x the input: linear is ~16x the time, quadratic ~256x
+    assert best(large) < max(0.2, 64 * best(small)), unit
 
 
 def test_the_launchers_option_rule_form_is_not_a_value():

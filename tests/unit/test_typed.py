@@ -87,7 +87,7 @@ def test_substitution_as_oslo_and_secrets_never_shown(tmp_path):
     nonce = secrets.token_hex(8)
     found = lazy(tmp_path, "[keystone_authtoken]\nmemcache_secret_key = %s$nosuch\n"
                            "[oslo_messaging_rabbit]\nrabbit_retry_interval = $nosuch\n" % nonce)
-    assert "not shown: secret option" in found["keystone_authtoken.memcache_secret_key"]
+    assert "not shown: declared secret" in found["keystone_authtoken.memcache_secret_key"]
     assert "bad $substitution" in found["oslo_messaging_rabbit.rabbit_retry_interval"]
     assert nonce not in json.dumps(found)
 
