@@ -494,11 +494,14 @@ class Launch:
         self.emitter.emit(events.RELOAD_ACCEPTED if decision.ok else events.RELOAD_REFUSED,
                           outcome="success" if decision.ok else "failure",
                           summary=decision.summary(), problems=list(decision.problems))
-        if decision.ok:     # READY=1 again once the restarted workers serve
-            self.notifier.status("reloading: restarting the workers")
-        else:
+        if not decision.ok:
             self.notifier.ready(self.status_line() + ", reload refused")
-        return decision.ok
+            return None
+        # READY=1 again once the restarted workers serve; the backend's
+        # re-read of the files is served from the bytes just checked.
+        self.notifier.status("reloading: restarting the workers")
+        from safe_launch import configfiles
+        return configfiles.serving(decision.records)
 
 
 def identity(spec, argv):

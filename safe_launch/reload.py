@@ -23,6 +23,8 @@ from safe_launch import parse
 class ReloadDecision:
     ok: bool
     problems: tuple = ()
+    # The files accepted and checked: the service's own re-read is served from them.
+    records: tuple = dataclasses.field(default=(), repr=False, compare=False)
 
     def summary(self):
         if self.ok:
@@ -72,6 +74,7 @@ def check(conf, guard, spec, register=None):
     handed the accepted files before anything can quote them (the masker).
     """
     from safe_launch import validate
+    records = None
     try:
         live = conf.safe_launch
         records = parse.accept_files(guard, spec, os.environ, live.file_policy,
@@ -87,4 +90,4 @@ def check(conf, guard, spec, register=None):
         problems = exc.problems
     except Exception as exc:        # never let a check take the master down
         problems = (describe(exc),)
-    return ReloadDecision(not problems, tuple(problems))
+    return ReloadDecision(not problems, tuple(problems), tuple(records or ()))

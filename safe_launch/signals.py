@@ -192,7 +192,9 @@ def adopt(launcher, on_stop, on_reload):
     """Route the backend master's signals through the launcher.
 
     ``on_stop(signo)`` is told before the graceful shutdown starts;
-    ``on_reload()`` returns True when the reload may go ahead.
+    ``on_reload()`` returns a false value to refuse the reload, else a
+    context manager the backend's own reload runs in (the master re-reads
+    the files inside it: from the bytes the check accepted).
     """
     manager = manager_of(launcher)
     if manager is None:
@@ -211,8 +213,10 @@ def adopt(launcher, on_stop, on_reload):
             on_stop(sig)
             return dispatch(signal.SIGTERM)
         if sig == signal.SIGHUP:
-            if on_reload():
-                return dispatch(sig)
+            accepted = on_reload()      # a context the backend's reload runs in
+            if accepted:
+                with accepted:
+                    return dispatch(sig)
             return None
         return dispatch(sig)
 
