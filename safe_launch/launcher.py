@@ -484,8 +484,11 @@ class Launch:
         """
         from safe_launch import reload
         self.notifier.reloading("reloading: checking the new configuration")
+        workers = self.decisions["workers"]
         decision = reload.check(self.conf, self.decisions["guard"], self.spec,
-                                register=self.register_secrets)
+                                register=self.register_secrets, overridden={
+                                    (self.spec.workers_group or "DEFAULT",
+                                     self.spec.workers_name): workers.requested})
         if decision.ok and not self.monitor.restarting():
             self.reload_again = True
             self.emitter.emit(events.RELOAD_COALESCED, summary="reload: the previous reload's "
@@ -493,7 +496,8 @@ class Launch:
             return False
         self.emitter.emit(events.RELOAD_ACCEPTED if decision.ok else events.RELOAD_REFUSED,
                           outcome="success" if decision.ok else "failure",
-                          summary=decision.summary(), problems=list(decision.problems))
+                          summary=decision.summary(), problems=list(decision.problems),
+                          applied=list(decision.applied), immutable=list(decision.immutable))
         if not decision.ok:
             self.notifier.ready(self.status_line() + ", reload refused")
             return None

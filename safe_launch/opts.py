@@ -42,6 +42,17 @@ stop_opts = [
              "it. Stock waits forever on a paused database or a broker that "
              "is down. Well above a normal start on MariaDB and RabbitMQ "
              "(seconds), and above oslo.db's default retries (10 x 10 s)."),
+    cfg.StrOpt(
+        "reload_immutable_changes", default="warn", choices=[
+            ("warn", "the reload goes ahead; reload.accepted names the changed "
+                     "immutable options, which keep their old values"),
+            ("refuse", "the reload is refused (reload.refused) while any "
+                       "immutable option changed")],
+        help="What SIGHUP does when an option that is not mutable changed. "
+             "oslo.config applies only mutable options on reload: a changed "
+             "database password is used only after the next restart, which "
+             "then fails if it is wrong. Every reload record names which "
+             "changed options it applies and which it does not."),
     cfg.IntOpt(
         "stop_timeout", default=45, min=1,
         help="Seconds a stop (SIGTERM, SIGINT, a crash loop) may take before "

@@ -23,12 +23,19 @@ from safe_launch import parse
 class ReloadDecision:
     ok: bool
     problems: tuple = ()
+    applied: tuple = ()       # "[group] option" changed and mutable: the reload applies them
+    immutable: tuple = ()     # changed but immutable: only a restart applies them
     # The files accepted and checked: the service's own re-read is served from them.
     records: tuple = dataclasses.field(default=(), repr=False, compare=False)
 
     def summary(self):
         if self.ok:
-            return "reload: configuration checked, passing the reload to the service"
+            changes = "".join((
+                "; applied: %s" % ", ".join(self.applied) if self.applied else "",
+                "; changed but immutable, not applied until a restart: %s"
+                % ", ".join(self.immutable) if self.immutable else ""))
+            return "reload: configuration checked, passing the reload to the service%s" % (
+                changes or "; no option changed")
         return "reload refused, still serving the old configuration: %s" % "; ".join(
             self.problems)
 
@@ -66,12 +73,14 @@ def _register(conf, info, group):
         pass
 
 
-def check(conf, guard, spec, register=None):
+def check(conf, guard, spec, register=None, overridden=None):
     """Accept the files, parse the candidate from them, apply the validate phase's rule.
 
     The files get the running configuration's policy before the parse (the
     candidate's own, after it, in validate.check).  ``register(records)`` is
     handed the accepted files before anything can quote them (the masker).
+    ``overridden``: ``{(group, option): value}`` the launcher itself set on the
+    live configuration, with the value the configuration had asked for.
     """
     from safe_launch import validate
     records = None
@@ -86,8 +95,41 @@ def check(conf, guard, spec, register=None):
             candidate = candidate_conf(conf, list(guard.argv), spec, records)
             problems = validate.check(candidate, guard, spec, os.environ,
                                       checked=records).errors
+        if not problems:
+            applied, immutable = changes(conf, candidate, overridden or {})
+            if immutable and live.reload_immutable_changes == "refuse":
+                problems = tuple("%s: changed, but immutable: only a restart applies it "
+                                 "([safe_launch] reload_immutable_changes = refuse)" % name
+                                 for name in immutable)
     except LaunchError as exc:
         problems = exc.problems
     except Exception as exc:        # never let a check take the master down
         problems = (describe(exc),)
-    return ReloadDecision(not problems, tuple(problems), tuple(records or ()))
+    if problems:
+        return ReloadDecision(False, tuple(problems))
+    return ReloadDecision(True, (), applied, immutable, tuple(records))
+
+
+def changes(live, candidate, overridden):
+    """``(mutable, immutable)``: "[group] option" of every option whose value differs.
+
+    Values are compared, never shown (a secret's change is named, not quoted).
+    oslo.config's mutate_config_files applies only options declared mutable.
+    An option the launcher overrode (the bounded worker count) is compared
+    with what the configuration had asked for.
+    """
+    from safe_launch import validate
+    mutable, immutable = [], []
+    for group, opt in validate.registered_opts(candidate):
+        if opt.dest in ("config_file", "config_dir"):
+            continue
+        name = None if group == "DEFAULT" else group
+        try:
+            before = overridden[(group, opt.dest)] if (group, opt.dest) in overridden else \
+                (live[name][opt.dest] if name else live[opt.dest])
+            after = candidate[name][opt.dest] if name else candidate[opt.dest]
+        except Exception:       # unreadable on one side: validate reported the candidate
+            continue
+        if before != after:
+            (mutable if opt.mutable else immutable).append("[%s] %s" % (group, opt.dest))
+    return tuple(sorted(mutable)), tuple(sorted(immutable))

@@ -82,3 +82,30 @@ def test_an_unknown_key_is_refused_on_reload(make_env, launch):
     assert refused and "ssl_ca_fiel" in refused[0], proc.output()
     proc.signal(signal.SIGTERM)
     assert proc.wait(15) == 0
+
+
+def test_a_reload_says_which_changes_it_applies_and_which_wait_for_a_restart(make_env, launch):
+    """oslo.config applies only mutable options: a changed [database] option stays
+    as it was until the restart, so the reload record must not claim it."""
+    env, proc = start(make_env, launch, workers=64)    # bounded to what the CPUs allow
+    append(env, "\n[DEFAULT]\ndebug = true\n\n[database]\nconnection_recycle_time = 1234\n")
+    proc.signal(signal.SIGHUP)
+    lines = until(lambda: proc.lines(PREFIX + " reload: configuration checked"), 15)
+    assert lines, proc.output()
+    assert "applied: [DEFAULT] debug" in lines[0], lines
+    assert "not applied until a restart: [database] connection_recycle_time" in lines[0], lines
+    assert "[scheduler] workers" not in lines[0]        # the launcher's own bound is no change
+    proc.signal(signal.SIGTERM)
+    assert proc.wait(15) == 0
+
+
+def test_immutable_changes_can_be_refused(make_env, launch):
+    env, proc = start(make_env, launch,
+                      extra="\n[safe_launch]\nreload_immutable_changes = refuse\n")
+    append(env, "\n[database]\nconnection_recycle_time = 1234\n")
+    proc.signal(signal.SIGHUP)
+    refused = until(lambda: proc.lines(PREFIX + " reload refused"), 15)
+    assert refused and "[database] connection_recycle_time: changed, but immutable" in \
+        refused[0], proc.output()
+    proc.signal(signal.SIGTERM)
+    assert proc.wait(15) == 0
