@@ -98,11 +98,14 @@ def phases(conf_path, audit_dir, budget):
     assert decision.ok, decision.problems
     launch.decisions["guard"] = decision
     before, cold["files_before_parse"] = clock_us(files_before)
-    _, parse_us = clock_us(lambda: parse.parse(spec, conf, list(decision.argv)))
-    # launcher.Launch.phase_parse(): secrets of the raw file values (newer safe_launch)
-    from_files = getattr(masking, "secret_values_from_files", None)
-    if from_files is not None:
-        _, cold["secret_values_from_files"] = clock_us(lambda: from_files(before, conf))
+    _, parse_us = clock_us(lambda: parse.parse(spec, conf, list(decision.argv), before))
+
+    # launcher.Launch.register_secrets(): every secret of the accepted files
+    def register_secrets():
+        return masking.register_declared(launch.masker, conf, args, os.environ,
+                                         configfiles.sections_of(before),
+                                         secret_keys=validate.known_secret_keys())
+    _, cold["register_secrets"] = clock_us(register_secrets)
     records, cold["files_after_parse"] = clock_us(files_after)
     report, cold["eager_validation"] = clock_us(lambda: validate.eager_check(conf, records))
     assert report.ok, report.errors
@@ -152,7 +155,7 @@ def phases(conf_path, audit_dir, budget):
         "eager_validation": lambda: validate.eager_check(conf, records),
         "unknown_keys": lambda: validate.unknown_keys(conf, records, environ=os.environ),
         "secret_values": secrets,
-        "secret_values_from_files": (lambda: from_files(before, conf)) if from_files else None,
+        "register_secrets": register_secrets,
         "resource_probe": resources.probe,
         "probe_and_worker_bound": probe_and_bound,
         "audit_record": record,

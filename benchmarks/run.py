@@ -452,7 +452,7 @@ def verdict(ok):
 HARDENING = (
     ("guard", "argv guard (exact names, no repeats, typed values)"),
     ("files_before_parse", "file checks before the parse (type, size, text) + config_source"),
-    ("secret_values_from_files", "secret values of the raw config files, for masking"),
+    ("register_secrets", "secret values of argv, OS_* and the raw config files, for masking"),
     ("files_after_parse", "file policy after the parse (owner, mode, path) + unchanged proof"),
     ("eager_validation", "eager validation of every registered option"),
     ("unknown_keys", "unknown keys / sections / OS_* variables"),

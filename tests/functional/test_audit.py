@@ -359,8 +359,8 @@ def test_secrets_from_files_and_environment_never_reach_the_audit_or_launcher_li
 
 # A value the validator cannot read is reported, with enforce = false as a
 # warning of a launch that goes on (into the audit file too).  Such a value is
-# registered with the masker from the raw files right after the parse
-# (masking.secret_values_from_files), before any message can quote it.
+# registered with the masker from the accepted files' bytes before the parse
+# (masking.register_declared), before any message can quote it.
 UNREADABLE = {
     # oslo.config's URI type quotes rfc3986's URIReference repr, which splits
     # "scheme://" from "user:password@host": the URL heuristic does not match.
