@@ -100,12 +100,8 @@ def phases(conf_path, audit_dir, budget):
     before, cold["files_before_parse"] = clock_us(files_before)
     _, parse_us = clock_us(lambda: parse.parse(spec, conf, list(decision.argv), before))
 
-    # launcher.Launch.register_secrets(): every secret of the accepted files
-    def register_secrets():
-        return masking.register_declared(launch.masker, conf, args, os.environ,
-                                         configfiles.sections_of(before),
-                                         secret_keys=validate.known_secret_keys())
-    _, cold["register_secrets"] = clock_us(register_secrets)
+    # every secret of the accepted files, as the guard phase registers them
+    _, cold["register_secrets"] = clock_us(lambda: launch.register_secrets(before))
     records, cold["files_after_parse"] = clock_us(files_after)
     report, cold["eager_validation"] = clock_us(lambda: validate.eager_check(conf, records))
     assert report.ok, report.errors

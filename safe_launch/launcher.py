@@ -31,7 +31,10 @@ class Launch:
         self.argv = list(argv)
         self.until = until
         self.masker = masking.Masker()
-        masking.register_declared(self.masker, None, self.argv, os.environ)   # heuristics
+        from safe_launch import validate
+        masking.register_declared(self.masker, None, self.argv, os.environ,
+                                  secret_keys=validate.known_secret_keys(),
+                                  plain_keys=validate.known_plain_keys())
         self.console = events.ConsoleSink(spec.prog)
         self.emitter = events.Emitter([self.console] if sinks is None else sinks,
                                       mask=self.masker.mask)
@@ -127,7 +130,7 @@ class Launch:
         decision = None
         try:
             self.conf = parse.load_options(self.spec)
-            masking.register_declared(self.masker, self.conf, self.argv, os.environ)
+            self.register_secrets(())
             decision = argv.guard(self.argv, argv.cli_opts_of(self.conf),
                                   denied=self.conf.safe_launch.denied_cli_options)
             self.decisions["guard"] = decision      # refused too: it locates the files
@@ -148,7 +151,8 @@ class Launch:
         from safe_launch import validate
         masking.register_declared(self.masker, self.conf, self.argv, os.environ,
                                   configfiles.sections_of(records),
-                                  secret_keys=validate.known_secret_keys())
+                                  secret_keys=validate.known_secret_keys(),
+                                  plain_keys=validate.known_plain_keys())
 
     def started(self):
         from safe_launch import configfiles

@@ -225,20 +225,31 @@ def config_source_check(files, environ, allow_config_source=None):
     return ValidationReport()
 
 
-@functools.lru_cache(maxsize=4)
 def known_secret_keys(namespaces=NOVA_NAMESPACES):
     """``(group, name)`` of every option the namespaces and keystoneauth's
     plugins declare secret, registered at parse time or not (group None:
     a keystoneauth option, in whichever group loads the plugin).  For the
     masker, before anything can print their values."""
+    return _known_keys(namespaces)[0]
+
+
+def known_plain_keys(namespaces=NOVA_NAMESPACES):
+    """``(group, name)`` of every other known option, as :func:`known_secret_keys`:
+    for the masker, whose name heuristic is only for names nothing declares."""
+    return _known_keys(namespaces)[1]
+
+
+@functools.lru_cache(maxsize=4)
+def _known_keys(namespaces):
     data = _known_opts_json()
-    keys = set()
+    keys = (set(), set())
     for ns in namespaces:
         for group, opts in data["namespaces"][ns]["opts"].items():
-            keys.update((group, name) for name, entry in opts.items() if "s" in entry[1])
-    keys.update((None, name) for name, entry in data["auth_plugin_opts"]["opts"].items()
-                if "s" in entry[1])
-    return frozenset(keys)
+            for name, entry in opts.items():
+                keys["s" not in entry[1]].add((group, name))
+    for name, entry in data["auth_plugin_opts"]["opts"].items():
+        keys["s" not in entry[1]].add((None, name))
+    return frozenset(keys[0]), frozenset(keys[1])
 
 
 @dataclasses.dataclass(frozen=True)
