@@ -151,7 +151,7 @@ def phases(conf_path, audit_dir, budget):
         "eager_validation": lambda: validate.eager_check(conf, records),
         "unknown_keys": lambda: validate.unknown_keys(conf, records, environ=os.environ),
         "secret_values": secrets,
-        "register_secrets": register_secrets,
+        "register_secrets": lambda: launch.register_secrets(before),
         "resource_probe": resources.probe,
         "probe_and_worker_bound": probe_and_bound,
         "audit_record": record,

@@ -125,7 +125,6 @@ class Launch:
         the record too.
         """
         from safe_launch import argv
-        from safe_launch import masking
         from safe_launch import parse
         decision = None
         try:
