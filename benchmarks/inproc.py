@@ -108,6 +108,11 @@ def phases(conf_path, audit_dir, budget):
     keys, cold["unknown_keys"] = clock_us(
         lambda: validate.unknown_keys(conf, records, environ=os.environ))
     assert keys.ok, keys.errors
+    # the typed checks of the lazily registered options, and what the service
+    # cannot start without (issue 13's new checks)
+    lazy, cold["typed_and_required"] = clock_us(
+        lambda: validate.lazy_check(conf, records, os.environ, spec.binary))
+    assert lazy.ok, lazy.errors
 
     def secrets():
         # launcher.Launch.phase_validate(): secret values of the parsed configuration
@@ -150,6 +155,8 @@ def phases(conf_path, audit_dir, budget):
         "files_after_parse": files_after,
         "eager_validation": lambda: validate.eager_check(conf, records),
         "unknown_keys": lambda: validate.unknown_keys(conf, records, environ=os.environ),
+        "typed_and_required": lambda: validate.lazy_check(conf, records, os.environ,
+                                                          spec.binary),
         "secret_values": secrets,
         "register_secrets": lambda: launch.register_secrets(before),
         "resource_probe": resources.probe,
