@@ -71,10 +71,6 @@ class ValidationReport:
         return ValidationReport(self.errors + other.errors, self.warnings + other.warnings,
                                 self.env_sources + other.env_sources)
 
-    def summary(self):
-        return "validate: %d error(s), %d warning(s), %d value(s) from the environment" % (
-            len(self.errors), len(self.warnings), len(self.env_sources))
-
 
 def env_name(group, option):
     """The environment variable oslo.config reads ``option`` of ``group`` from."""
