@@ -70,6 +70,9 @@ class Launch:
         except LaunchError as exc:
             return self.failed(exc)
         except signals.StopRequested as exc:
+            if self.until is not None:      # a check that did not finish checked nothing
+                return self.failed(LaunchError(ExitCode.TEMPFAIL, "interrupted (%s) before "
+                                               "the check finished: nothing was checked" % exc))
             self.ensure_trail()
             self.emitter.emit(events.STOP_REQUESTED, summary="stop requested (%s) during %s"
                               % (exc, self.phase), signal=str(exc), phase=self.phase)
