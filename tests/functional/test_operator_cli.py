@@ -48,8 +48,8 @@ def test_scheduler_version_shows_nova_and_safe_launch(make_env):
     env = make_env()
     r = run([bin_path("nova-scheduler-safe"), "--config-file", env.conf, "--version"])
     assert r.returncode == 0, r.stderr
-    assert r.stdout.strip() == "%s (safe_launch %s)" % (version.of("nova"),
-                                                       version.of("safe_launch"))
+    expected = "%s (safe_launch %s)" % (version.of("nova"), version.of("safe_launch"))
+    assert r.stdout.strip() == expected
     assert re.search(r"--version of nova-scheduler \(pid \d+\)", r.stderr)
 
 
