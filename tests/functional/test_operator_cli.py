@@ -1,11 +1,13 @@
 """The installed console scripts as an operator meets them: ``safe-launch check`` on a real
 nova 34 sandbox, and ``nova-scheduler-safe --help`` / ``--version``."""
 
+import importlib.util
 import os
 import re
 import subprocess
 
 from tests.functional.conftest import bin_path
+from tests.functional.conftest import need
 
 from safe_launch import version
 
@@ -64,3 +66,25 @@ def test_scheduler_help_lists_only_what_the_guard_accepts(make_env):
     r = run([bin_path("nova-scheduler-safe"), "--config-file", env.conf,
              "--shell_completion", "bash"])
     assert r.returncode == 64 and "denied by [safe_launch] denied_cli_options" in r.stderr
+
+
+def test_no_option_of_the_service_is_taken_for_a_misspelt_check_option():
+    need(importlib.util.find_spec("nova") is not None, "nova is not installed")
+    from oslo_config import cfg
+
+    from safe_launch import argv
+    from safe_launch.cmd import admin
+    from safe_launch import parse
+    from safe_launch import spec
+
+    conf = parse.load_options(spec.NOVA_SCHEDULER)
+    cli_opts = argv.cli_opts_of(conf)
+    spellings = ["--config-file", "--config_dir"]
+    for opt, group in cli_opts:
+        prefix = "" if group in (None, "DEFAULT") else group + "-"
+        for name in [opt.name] + [d.name for d in opt.deprecated_opts if d.name]:
+            spellings += ["--" + prefix + name, "--" + prefix + name.replace("-", "_")]
+            if isinstance(opt, cfg.BoolOpt):
+                spellings.append("--" + prefix + "no" + name)
+    assert "--log-date-format" in spellings and len(spellings) > 20
+    assert admin.misspelled_check_options(spellings) == []
