@@ -34,7 +34,7 @@ def add_arguments(parser):
     audit_verify.add_arguments(parser)
     parser.add_argument("--launch", metavar="ID", action="append",
                         help="only this launch (its id or a unique start of it); repeatable")
-    parser.add_argument("--since", metavar="TIME", type=since,
+    parser.add_argument("--since", metavar="TIME", type=timestamp,
                         help="only records at or after TIME (ISO 8601, UTC unless it names "
                              "a zone: 2026-12-02, 2026-12-02T18:00:00Z)")
     parser.add_argument("--event", metavar="NAME", action="append",
@@ -42,7 +42,7 @@ def add_arguments(parser):
     parser.add_argument("--format", choices=("text", "json"), default="text")
 
 
-def since(text):
+def timestamp(text):
     """``--since`` as an aware UTC datetime (argparse names the option on a ValueError)."""
     when = datetime.datetime.fromisoformat(text.strip())
     if when.tzinfo is None:
@@ -53,7 +53,7 @@ def since(text):
 def when(record):
     """The record's time, None when it has none that parses."""
     try:
-        return since(str(record.get("ts")))
+        return timestamp(str(record.get("ts")))
     except ValueError:
         return None
 
