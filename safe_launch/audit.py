@@ -114,6 +114,15 @@ def _parse(line):
     return None
 
 
+def records(data):
+    """The records in the bytes ``data`` of an audit file, in file order.
+
+    Only what :func:`verify` would read as a record; a torn fragment or
+    any other line that is not one is skipped (verification names it).
+    """
+    return [r for r in map(_parse, data.split(b"\n")) if r is not None]
+
+
 def _tail(fd, size):
     """The file's last record line: ``(record, line, end)``.
 

@@ -12,7 +12,9 @@ from safe_launch import events
 
 class ExitCode(enum.IntEnum):
     OK = 0               # clean stop (SIGTERM or SIGINT after launch)
+    TAMPERED = 1         # safe-launch audit verify: the trail is not intact
     USAGE = 64           # bad command line
+    NOINPUT = 66         # safe-launch audit verify/show: FILE cannot be read
     UNAVAILABLE = 69     # the service's package is not installed or cannot be imported
     SOFTWARE = 70        # unexpected internal error
     OSERR = 71           # the OS refused (fork, resources)
@@ -22,8 +24,13 @@ class ExitCode(enum.IntEnum):
 
 
 EXIT_TABLE = (
-    (ExitCode.OK, "clean stop (SIGTERM or SIGINT after launch)"),
-    (ExitCode.USAGE, "bad command line"),
+    (ExitCode.OK, "clean stop (SIGTERM or SIGINT after launch); a command of "
+     "`safe-launch` that succeeded"),
+    (ExitCode.TAMPERED,
+     "`safe-launch audit verify`: the trail is not intact (the line names the first bad "
+     "record)"),
+    (ExitCode.USAGE, "bad command line (`safe-launch` too: argparse's 2 becomes 64)"),
+    (ExitCode.NOINPUT, "`safe-launch audit verify` or `audit show`: FILE cannot be read"),
     (ExitCode.UNAVAILABLE,
      "nova (or the service's package) is not installed or cannot be imported"),
     (ExitCode.SOFTWARE, "unexpected internal error"),
@@ -68,7 +75,8 @@ def config_error(problems):
 def table_markdown():
     """The exit-code table as the README prints it."""
     rows = ["| exit | name | when |", "|---|---|---|"]
-    rows += ["| %d | %s | %s |" % (c.value, "EX_" + c.name if c else "OK", why)
+    rows += ["| %d | %s | %s |" % (c.value, "EX_" + c.name if c >= ExitCode.USAGE else c.name,
+                                   why)
              for c, why in EXIT_TABLE]
     return "\n".join(rows)
 

@@ -156,10 +156,18 @@ class Launch:
                                   secret_keys=validate.known_secret_keys(),
                                   plain_keys=validate.known_plain_keys())
 
+    def doing(self):
+        """What this run of the pipeline does, as the started record says it."""
+        guard = self.decisions.get("guard")
+        asked = guard and guard.ok and {"help", "version"} & set(guard.options)
+        if asked:
+            return "--%s of" % sorted(asked)[0]
+        return "checking" if self.until else "launching"
+
     def started(self):
         from safe_launch import configfiles
         self.emitter.emit(events.LAUNCH_STARTED, outcome="pending",
-                          summary="launching %s (pid %d)" % (self.spec.binary, os.getpid()),
+                          summary="%s %s (pid %d)" % (self.doing(), self.spec.binary, os.getpid()),
                           config_files=[configfiles.as_record(r) for r in self.files],
                           **identity(self.spec, self.argv))
 

@@ -47,10 +47,13 @@ def load_options(spec):
 
 
 def version_string(spec):
+    """What ``--version`` prints: the service's version, then safe_launch's."""
+    from safe_launch import version
     try:
-        return importlib.import_module(spec.package + ".version").version_string()
+        theirs = importlib.import_module(spec.package + ".version").version_string()
     except (ImportError, AttributeError):
-        return None
+        return "safe_launch %s" % version.version_string()
+    return "%s (safe_launch %s)" % (theirs, version.version_string())
 
 
 def accept_files(guard, spec, environ, policy=None, service_user=None):
@@ -87,9 +90,26 @@ def parse(spec, conf, argv, records):
     ``records``: the accepted files (:func:`accept_files`), which the parse
     reads.
     """
+    if "--help" in argv:
+        hide_refused(conf)
     call_parser(conf, argv, records, project=spec.project, prog=spec.binary,
                 version=version_string(spec))
     return ParseDecision(tuple(conf.config_file or ()), tuple(conf.config_dir or ()))
+
+
+def hide_refused(conf):
+    """``--help`` lists only what the guard accepts: the denied CLI options go.
+
+    oslo.config prints the help from its registered CLI options, so those
+    ``[safe_launch] denied_cli_options`` names (``--shell_completion``) are
+    unregistered before the parse, which ends once the help is printed.
+    """
+    from safe_launch import argv as guard
+    denied = conf.safe_launch.denied_cli_options
+    for opt, group in guard.cli_opts_of(conf):
+        key = opt.dest if group in (None, "DEFAULT") else "%s.%s" % (group, opt.dest)
+        if guard.is_denied(key, denied):
+            conf.unregister_opt(opt, group)
 
 
 def call_parser(conf, argv, records, **kwargs):

@@ -4,6 +4,10 @@
 ``DIR/nova.conf`` pointing at sqlite databases in DIR and prepares them with
 nova's own ``nova-manage`` (api_db sync, cell_v2 map_cell0, create_cell,
 db sync).  The default transport is oslo.messaging's in-process ``fake:/``.
+
+``--demo`` (tools/demo.sh) also quiets nova's complaints about the
+placement service, which a sandbox never has, and removes the earlier
+sandboxes beside DIR that no process uses any more.
 """
 
 import argparse
@@ -11,6 +15,13 @@ import os
 import shutil
 import subprocess
 import sys
+
+# Marks a directory this module made, so cleaning never removes anything else.
+MARKER = ".safe-launch-sandbox"
+# nova's scheduler asks keystone for placement at start and logs an ERROR and
+# two WARNINGs when there is none; a sandbox has none by design.
+QUIET_PLACEMENT = ("nova.scheduler.client.report=CRITICAL", "keystoneauth=ERROR",
+                   "nova.scheduler.manager=ERROR")
 
 NOVA_CONF = """\
 [DEFAULT]
@@ -56,6 +67,8 @@ def write_conf(directory, transport_url="fake:/", workers=2, host="sandbox",
                extra=""):
     directory = os.path.abspath(directory)
     os.makedirs(os.path.join(directory, "lock"), mode=0o750, exist_ok=True)
+    with open(os.path.join(directory, MARKER), "w"):
+        pass
     path = os.path.join(directory, "nova.conf")
     with open(path, "w") as f:
         workers_line = "" if workers is None else "workers = %d" % workers
@@ -88,6 +101,56 @@ def prepare(directory, transport_url="fake:/", workers=2, host="sandbox",
     return conf
 
 
+def demo_extra():
+    """The ``[DEFAULT]`` lines of a demo: oslo.log's default levels plus QUIET_PLACEMENT."""
+    from oslo_log import log
+    quiet = {level.partition("=")[0] for level in QUIET_PLACEMENT}
+    levels = [level for level in log.get_default_log_levels()
+              if level.partition("=")[0] not in quiet] + list(QUIET_PLACEMENT)
+    return ("\n# The sandbox has no placement service: nova's errors about it are expected\n"
+            "# and silenced here.\n[DEFAULT]\ndefault_log_levels = %s\n" % ",".join(levels))
+
+
+def in_use(directory, proc="/proc"):
+    """Whether a process names ``directory`` on its command line (a demo still serving)."""
+    needle = os.fsencode(os.path.abspath(directory))
+    for pid in os.listdir(proc):
+        if not pid.isdigit() or int(pid) == os.getpid():
+            continue
+        try:
+            with open(os.path.join(proc, pid, "cmdline"), "rb") as f:
+                args = f.read().split(b"\0")
+        except OSError:
+            continue                    # gone meanwhile, or not ours to read
+        if any(a == needle or a.startswith(needle + b"/") for a in args):
+            return True
+    return False
+
+
+def clean_old(directory, proc="/proc"):
+    """Remove the sandboxes beside ``directory`` sharing its name's stem; return them.
+
+    Only directories this module made (MARKER), owned by this user, and
+    named on no running process's command line.  ``safe-launch-demo.X``
+    has the stem ``safe-launch-demo.``.
+    """
+    directory = os.path.abspath(directory)
+    parent, name = os.path.split(directory)
+    stem = name.rpartition(".")[0] + "." if "." in name else name
+    removed = []
+    for entry in sorted(os.listdir(parent)):
+        path = os.path.join(parent, entry)
+        if (entry == name or not entry.startswith(stem) or os.path.islink(path)
+                or not os.path.isdir(path)):
+            continue
+        if (os.lstat(path).st_uid != os.geteuid()
+                or not os.path.exists(os.path.join(path, MARKER)) or in_use(path, proc)):
+            continue
+        shutil.rmtree(path, ignore_errors=True)
+        removed.append(path)
+    return removed
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m safe_launch.sandbox",
                                      description=__doc__.splitlines()[0])
@@ -95,8 +158,15 @@ def main(argv=None):
     parser.add_argument("--transport-url", default="fake:/")
     parser.add_argument("--workers", type=int, default=2,
                         help="[scheduler] workers (0: unset, nova's default)")
+    parser.add_argument("--demo", action="store_true",
+                        help="quiet nova about the missing placement; remove older "
+                             "sandboxes beside DIR")
     args = parser.parse_args(argv)
-    print(prepare(args.directory, args.transport_url, args.workers or None))
+    if args.demo:
+        for old in clean_old(args.directory):
+            print("removed the old sandbox %s" % old, file=sys.stderr)
+    print(prepare(args.directory, args.transport_url, args.workers or None,
+                  extra=demo_extra() if args.demo else ""))
 
 
 if __name__ == "__main__":

@@ -56,7 +56,8 @@ class WorkerDecision:
         """The decision in one line, for the console and the events.
 
         E.g. ``workers=2 (requested 64, bound by cpu: 2.0 CPUs (affinity 2),
-        memory 95, pids unlimited; clamp)``.
+        memory allows 95 workers, pids unlimited; clamp)``: each cap is a
+        worker count, never a quantity of the resource.
         """
         if self.impossible:
             return ("refusing %s = %d: with the master that is more processes than can exist "
@@ -65,7 +66,7 @@ class WorkerDecision:
                         self.figures["process_limit"]))
         requested = self.requested or "auto"
         detail = [self.figures[self.bound_by]] if self.bound_by else []
-        detail += ["%s %s" % (name, "unlimited" if cap is None else cap)
+        detail += ["%s unlimited" % name if cap is None else allows(name, cap)
                    for name, cap in self.caps.items() if name != self.bound_by]
         bound = ("bound by " + self.bound_by) if self.bound_by else "bound %d" % self.bound
         body = "requested %s, %s: %s; %s)" % (requested, bound, ", ".join(detail), self.policy)
@@ -75,6 +76,12 @@ class WorkerDecision:
 
     def as_dict(self):
         return dataclasses.asdict(self)
+
+
+def allows(name, workers):
+    """``memory allows 111 workers``: a cap read as a worker count, not megabytes."""
+    return "%s allow%s %d worker%s" % (name, "" if name == "pids" else "s", workers,
+                                       "" if workers == 1 else "s")
 
 
 def round_cpus(cpus, rounding="ceil"):
@@ -121,13 +128,13 @@ def bound(requested, resources, *, policy="clamp", per_worker_memory=192 * 2 ** 
     if resources.memory_available is not None:
         reserve = memory_reserve(resources)
         raw["memory"] = max(0, resources.memory_available - reserve) // per_worker_memory
-        figures["memory"] = "memory %d (%d MiB available - %d MiB reserve, %d MiB/worker; %s)" % (
-            raw["memory"], resources.memory_available >> 20, reserve >> 20,
+        figures["memory"] = "%s (%d MiB available - %d MiB reserve, %d MiB/worker; %s)" % (
+            allows("memory", raw["memory"]), resources.memory_available >> 20, reserve >> 20,
             per_worker_memory >> 20, resources.sources.get("memory"))
     if resources.pids_available is not None:
         raw["pids"] = resources.pids_available // threads_per_worker
-        figures["pids"] = "pids %d (%d slots, %d threads/worker; %s)" % (
-            raw["pids"], resources.pids_available, threads_per_worker,
+        figures["pids"] = "%s (%d slots, %d threads/worker; %s)" % (
+            allows("pids", raw["pids"]), resources.pids_available, threads_per_worker,
             resources.sources.get("pids"))
     if max_workers is not None:
         raw["max_workers"] = max_workers

@@ -10,53 +10,65 @@ written after the anchor's (a crash before the anchor was updated).
 ``--no-anchor`` checks the chain alone, which cannot show a truncated tail.
 """
 
-import argparse
-import os
 import sys
 
 from safe_launch import audit
+from safe_launch.cmd import options
 from safe_launch.errors import ExitCode
 from safe_launch.errors import LaunchError
 
+DESCRIPTION = "Verify an audit file's hash chain, MACs and anchor."
 
-def main(argv):
-    parser = argparse.ArgumentParser(prog="safe-launch audit verify",
-                                     description="Verify an audit file's hash chain, MACs "
-                                                 "and anchor.")
-    parser.add_argument("file")
+
+def add_arguments(parser):
+    """FILE and the key/anchor options (shared with ``audit show``)."""
+    parser.add_argument("file", metavar="FILE", help="the audit trail ([safe_launch] audit_log)")
     parser.add_argument("--key-file", help="HMAC key file ([safe_launch] audit_key_file)")
     where = parser.add_mutually_exclusive_group()
     where.add_argument("--anchor", help="the anchor to check the tail against "
                                         "(default: FILE.anchor)")
     where.add_argument("--no-anchor", action="store_true",
                        help="check the chain alone: a truncated tail goes unnoticed")
-    try:
-        args = parser.parse_args(argv)
-    except SystemExit as exc:           # --help: 0, usage errors: 64
-        return ExitCode.USAGE if exc.code else ExitCode.OK
+
+
+def check(args):
+    """``(exit code, the one line saying it)`` for the trail ``args`` name."""
     try:
         key = audit.load_key(args.key_file) if args.key_file else None
         anchor = False if args.no_anchor else args.anchor or True
         result = audit.verify(args.file, key, anchor)
     except LaunchError as exc:
-        print("%s: %s" % (args.file, exc.message))
-        return exc.code
+        return exc.code, "%s: %s" % (args.file, exc.message)
     except OSError as exc:
-        print("%s: cannot read %s: %s" % (args.file, exc.filename, exc.strerror))
-        return os.EX_NOINPUT
+        return ExitCode.NOINPUT, "%s: cannot read %s: %s" % (
+            args.file, exc.filename, exc.strerror)
     if not result.ok:
         where = " at seq %d" % result.first_bad_seq if result.first_bad_seq else ""
-        print("%s: FAILED%s: %s (%d records verified before it)"
-              % (args.file, where, result.reason, result.records))
-        return 1
+        return ExitCode.TAMPERED, ("%s: FAILED%s: %s (%d records verified before it)"
+                                   % (args.file, where, result.reason, result.records))
     notes = [("%d records" % result.records)]
     notes += ["MACs verified"] if key else []
     notes += ["tail unchecked (--no-anchor)"] if args.no_anchor else [
         "%d after the anchor's (written before a crash could update it)" % result.unanchored
         if result.unanchored else "anchored"]
     notes += ["%d torn fragment(s) recovered" % result.recovered] if result.recovered else []
-    print("%s: OK, %s" % (args.file, ", ".join(notes)))
-    return 0
+    return ExitCode.OK, "%s: OK, %s" % (args.file, ", ".join(notes))
+
+
+def run(args):
+    code, line = check(args)
+    options.output(line)
+    return code
+
+
+def main(argv):
+    """The command on its own (``python -m safe_launch.cmd.audit_verify``): its exit code."""
+    parser = options.Parser(prog="safe-launch audit verify", description=DESCRIPTION)
+    add_arguments(parser)
+    try:
+        return run(parser.parse_args(argv))
+    except SystemExit as exc:           # --help: 0, usage errors: 64
+        return exc.code
 
 
 if __name__ == "__main__":

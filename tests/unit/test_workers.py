@@ -32,7 +32,7 @@ def res(cpus=2, quota=None, memory=None, limit=None, total=None, pids=None, cpu_
 def test_summary_of_a_clamp_on_this_two_cpu_machine():
     decision = bound(64, res(memory=64 * MiB + 95 * PER_WORKER))
     assert decision.summary() == ("workers=2 (requested 64, bound by cpu: 2.0 CPUs (affinity 2), "
-                                  "memory 95, pids unlimited; clamp)")
+                                  "memory allows 95 workers, pids unlimited; clamp)")
     assert (decision.effective, decision.bound, decision.bound_by, decision.refused) == \
         (2, 2, "cpu", False)
     assert decision.caps == {"cpu": 2, "memory": 95, "pids": None}
@@ -48,7 +48,7 @@ def test_auto_uses_the_bound():
 def test_a_request_within_the_bound_is_kept():
     decision = bound(1, res(cpus=4))
     assert (decision.effective, decision.bound, decision.bound_by) == (1, 4, None)
-    assert decision.summary().startswith("workers=1 (requested 1, bound 4: cpu 4, ")
+    assert decision.summary().startswith("workers=1 (requested 1, bound 4: cpu allows 4 workers, ")
 
 
 def test_refuse_marks_a_request_above_the_bound():
@@ -92,8 +92,8 @@ def test_memory_cap_keeps_a_reserve_of_a_tenth_of_the_limit():
     decision = bound(None, resources)
     assert (decision.caps["memory"], decision.effective, decision.bound_by) == (2, 2, "memory")
     assert decision.summary().startswith(
-        "workers=2 (requested auto, bound by memory: memory 2 (607 MiB available - 102 MiB "
-        "reserve, 192 MiB/worker; test), cpu 3, pids unlimited")
+        "workers=2 (requested auto, bound by memory: memory allows 2 workers (607 MiB available "
+        "- 102 MiB reserve, 192 MiB/worker; test), cpu allows 3 workers, pids unlimited")
 
 
 def test_memory_reserve_without_a_cgroup_limit():
