@@ -85,9 +85,11 @@ def pairs(doc):
 
 
 def ratio(stock, safe):
-    """safe/stock throughput; 0 when either answered nothing (no figure to judge by)."""
-    if not stock["calls_per_s"] or not safe["calls_per_s"]:
+    """safe/stock throughput: 0 when safe answered nothing, infinite when only stock did not."""
+    if not safe["calls_per_s"]:
         return 0.0
+    if not stock["calls_per_s"]:
+        return math.inf
     return safe["calls_per_s"] / stock["calls_per_s"]
 
 
@@ -164,8 +166,11 @@ def section(doc):
     w("- **errors**: calls that raised (NoValidHost, a timeout: 180 s, or 60 s without the "
       "heartbeat of a worker processing the call, ...), counted over the whole load "
       "including the warm-up: a failed call is never outside the count.")
-    w("- **OOM kills**: `oom_kill` of the launch's memory cgroup `memory.oom_control` "
-      "(only the `mem` case has a memory cgroup); **worker pids seen**: distinct worker "
+    w("- **OOM kills**: `oom_kill` of each launch's memory cgroup `memory.oom_control` "
+      "(every launch has one, limited only in `mem`), summed over the rounds; a launch "
+      "serves both client counts, so both rows of a launch show its kills; **master "
+      "exited** (below): the master's status when the load ended (-9: OOM-killed, None: "
+      "alive); **worker pids seen**: distinct worker "
       "processes seen under the master during each launch (more than the worker count means "
       "workers were re-forked).")
     w("- **workers**: requested in nova.conf (`auto`: `[scheduler] workers` unset, so each "

@@ -64,6 +64,11 @@ class TestJudge(unittest.TestCase):
         self.assertEqual(self.verdicts([run("stock", calls=0, latencies=()),
                                         run("safe", calls=0, latencies=())])[0], False)
 
+    def test_safe_serving_where_stock_served_nothing_is_better(self):
+        stock = run("stock", workers=None, cgroup="mem", calls=0, latencies=(), errors=5, oom=1)
+        self.assertEqual(self.verdicts([stock, run("safe", workers=None, cgroup="mem",
+                                                   oom=1)])[0], True)
+
     def test_safe_error_misses(self):
         self.assertEqual(self.verdicts([run("stock"), run("safe", errors=1)]), [True, False])
 
