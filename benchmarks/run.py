@@ -25,6 +25,7 @@ import time
 from safe_launch import sandbox
 from safe_launch import validate
 
+from benchmarks import schedreport
 from benchmarks import services
 from benchmarks.services import BIN
 
@@ -856,7 +857,13 @@ def main(argv=None):
     parser.add_argument("--output", default=os.path.join(ROOT, "benchmarks", "RESULTS.md"))
     parser.add_argument("--no-rabbit", action="store_true", help="skip the RabbitMQ series")
     parser.add_argument("--keep", action="store_true", help="keep the work directory")
+    parser.add_argument("--scheduling", action="store_true",
+                        help="run only the scheduling benchmark (benchmarks/scheduling.py)")
+    parser.add_argument("--json-output", help="--scheduling: where scheduling.json goes")
     args = parser.parse_args(argv)
+    if args.scheduling:
+        from benchmarks import scheduling
+        return scheduling.main(args)
     if args.pairs is not None and args.pairs < 1:
         parser.error("--pairs must be at least 1")
     pairs = args.pairs or (3 if args.quick else 10)
@@ -921,6 +928,7 @@ def main(argv=None):
         ctx["cpu"].append(("whole run", whole.read()))
         ctx["duration"] = time.monotonic() - STARTED
         text, misses = report(ctx)
+        text = schedreport.keep_section(args.output, text)
         with open(args.output, "w") as f:
             f.write(text)
         say("wrote %s (%s)" % (args.output, "targets met" if not misses
