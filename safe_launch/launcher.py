@@ -8,11 +8,14 @@ one ``launch.failed`` event and one exit code from :mod:`safe_launch.errors`.
 The launcher is the service's main process: no wrapper, no subprocess.
 """
 
+import contextlib
 import dataclasses
 import os
 import socket
 import sys
+import time
 import traceback
+import types
 
 from safe_launch import events
 from safe_launch.errors import ExitCode, LaunchError, classify, config_error, describe
@@ -51,6 +54,7 @@ class Launch:
         self.reload_again = False   # reloads coalesced while workers restart
         self.stop_bound_set = False
         self.start_waiting_for = None
+        self.start_began = None     # when the start deadline began (create)
 
     # -- running -------------------------------------------------------------
 
@@ -348,9 +352,50 @@ class Launch:
     def phase_create(self):
         from safe_launch import patching
         from safe_launch import service
-        self.server, decision = service.create(self.spec, self.conf)
+        with self.master_start_deadline():
+            self.server, decision = service.create(self.spec, self.conf)
         patching.verify(self.decisions["patching"])
         self.decide("create", events.SERVICE_CREATED, decision)
+
+    @contextlib.contextmanager
+    def master_start_deadline(self):
+        """The start deadline's first part: the service's creation, in the master.
+
+        nova's scheduler reads the API database while it is created, before
+        any worker is forked: a database that is down there waits out
+        oslo.db's retries ([api_database] max_retries x retry_interval), and
+        one that hangs (paused) waits forever.  ``[safe_launch] start_timeout``
+        counts from here; meanwhile STATUS= names what the master waits on,
+        as the workers' reports do afterwards (the wait phase's Monitor keeps
+        the rest of the deadline).
+        """
+        from safe_launch import supervise
+        threading = supervise.native("threading")
+        self.start_began = time.monotonic()
+        done, lock = threading.Event(), threading.Lock()
+
+        def waiting(kind, what):
+            self.start_waiting_for = what
+            self.notifier.status("starting: waiting for %s" % what)
+
+        def expire():
+            if done.wait(self.conf.safe_launch.start_timeout):
+                return
+            with lock:
+                if done.is_set():
+                    return
+                self.failed(LaunchError(ExitCode.TEMPFAIL, self.start_timeout_message(),
+                                        phase="create"))
+                self.emitter.close()
+                os._exit(ExitCode.TEMPFAIL)     # the main thread is stuck in the backend
+        supervise.report_waiting(types.SimpleNamespace(send=waiting), threading.get_ident(),
+                                 done)
+        threading.Thread(target=expire, name="safe_launch-start-deadline", daemon=True).start()
+        try:
+            yield
+        finally:
+            with lock:
+                done.set()
 
     def phase_serve(self):
         from safe_launch import crashloop
@@ -363,7 +408,7 @@ class Launch:
                                          self._on_crash_loop, tick=self.notifier.watchdog,
                                          tick_interval=self.notifier.watchdog_interval(),
                                          on_change=self._on_change,
-                                         start_timeout=self.conf.safe_launch.start_timeout,
+                                         start_timeout=self.start_time_left(),
                                          on_start_timeout=self._on_start_timeout)
         self.launcher = service.serve(self.server, self.decisions["workers"].effective,
                                       self.conf, reports)
@@ -442,6 +487,11 @@ class Launch:
         self.monitor.outcome.stopping = True
         self.bound_stop()
         os.kill(os.getpid(), signals.signal.SIGTERM)
+
+    def start_time_left(self):
+        """What the creation left of ``[safe_launch] start_timeout`` (at least 1 s)."""
+        spent = time.monotonic() - self.start_began if self.start_began else 0
+        return max(1.0, self.conf.safe_launch.start_timeout - spent)
 
     def start_timeout_message(self):
         return "no worker became ready within %ds ([safe_launch] start_timeout)%s" % (

@@ -35,8 +35,10 @@ launch_opts = [
 stop_opts = [
     cfg.IntOpt(
         "start_timeout", default=180, min=1,
-        help="Seconds the first worker may take to become ready (its services "
-             "row written, its RPC server running). Meanwhile STATUS= names "
+        help="Seconds the service may take, from its creation in the master "
+             "(nova's scheduler reads the API database there) until the first "
+             "worker is ready (its services row written, its RPC server "
+             "running). Meanwhile STATUS= names "
              "what the starting workers wait on (the database, the message "
              "bus); then the launcher stops the service and exits 75 naming "
              "it. Stock waits forever on a paused database or a broker that "

@@ -8,6 +8,9 @@ db sync).  The default transport is oslo.messaging's in-process ``fake:/``.
 ``--demo`` (tools/demo.sh) also quiets nova's complaints about the
 placement service, which a sandbox never has, and removes the earlier
 sandboxes beside DIR that no process uses any more.
+
+``databases`` (the functions' argument) puts the api, cell0 and cell1
+databases elsewhere, MariaDB say: any SQLAlchemy URL nova-manage accepts.
 """
 
 import argparse
@@ -31,10 +34,10 @@ rpc_ping_enabled = true
 host = {host}
 
 [api_database]
-connection = sqlite:///{dir}/nova_api.sqlite
+connection = {api}
 
 [database]
-connection = sqlite:///{dir}/nova_cell1.sqlite
+connection = {cell1}
 
 [oslo_concurrency]
 lock_path = {dir}/lock
@@ -63,9 +66,16 @@ def nova_manage():
     return local if os.path.exists(local) else shutil.which("nova-manage")
 
 
+def sqlite_databases(directory):
+    """The sandbox's own databases: sqlite files in ``directory``."""
+    return {name: "sqlite:///%s/nova_%s.sqlite" % (os.path.abspath(directory), name)
+            for name in ("api", "cell0", "cell1")}
+
+
 def write_conf(directory, transport_url="fake:/", workers=2, host="sandbox",
-               extra=""):
+               extra="", databases=None):
     directory = os.path.abspath(directory)
+    databases = databases or sqlite_databases(directory)
     os.makedirs(os.path.join(directory, "lock"), mode=0o750, exist_ok=True)
     with open(os.path.join(directory, MARKER), "w"):
         pass
@@ -73,26 +83,25 @@ def write_conf(directory, transport_url="fake:/", workers=2, host="sandbox",
     with open(path, "w") as f:
         workers_line = "" if workers is None else "workers = %d" % workers
         f.write(NOVA_CONF.format(dir=directory, transport_url=transport_url,
-                                 workers_line=workers_line, host=host) + extra)
+                                 workers_line=workers_line, host=host,
+                                 api=databases["api"], cell1=databases["cell1"]) + extra)
     os.chmod(path, 0o640)
     return path
 
 
 def prepare(directory, transport_url="fake:/", workers=2, host="sandbox",
-            extra=""):
+            extra="", databases=None):
     """Write nova.conf and create the databases; return the conf path."""
-    conf = write_conf(directory, transport_url, workers, host, extra)
-    directory = os.path.dirname(conf)
+    databases = databases or sqlite_databases(directory)
+    conf = write_conf(directory, transport_url, workers, host, extra, databases)
     manage = nova_manage()
     if manage is None:
         raise RuntimeError("nova-manage not found: pip install 'safe_launch[nova]'")
     steps = [
         ["api_db", "sync"],
-        ["cell_v2", "map_cell0", "--database_connection",
-         "sqlite:///%s/nova_cell0.sqlite" % directory],
+        ["cell_v2", "map_cell0", "--database_connection", databases["cell0"]],
         ["cell_v2", "create_cell", "--name", "cell1", "--database_connection",
-         "sqlite:///%s/nova_cell1.sqlite" % directory,
-         "--transport-url", transport_url],
+         databases["cell1"], "--transport-url", transport_url],
         ["db", "sync"],
     ]
     for step in steps:

@@ -1,6 +1,7 @@
-"""Fixtures that run the real nova 34 against real sqlite databases and a
-real RabbitMQ.  Missing nova or rabbitmq-server skips locally and fails
-when SAFE_LAUNCH_REQUIRE_SERVICES=1 (CI)."""
+"""Fixtures that run the real nova 34 against real databases (sqlite files,
+or MariaDB: see mariadb.py) and a real RabbitMQ.  Missing nova,
+rabbitmq-server or MariaDB skips locally and fails when
+SAFE_LAUNCH_REQUIRE_SERVICES=1 (CI)."""
 
 import importlib.util
 import os
@@ -14,6 +15,7 @@ import time
 import pytest
 
 from safe_launch import sandbox
+from tests.functional import mariadb as mysql
 from tests.functional.procs import child_pids
 from tests.functional import rabbit as rabbitmq
 
@@ -36,46 +38,186 @@ def nova_template(tmp_path_factory):
     return directory
 
 
-class NovaEnv:
-    """A copy of the prepared databases with its own nova.conf."""
+class SqliteDatabases:
+    """Copies of the template's sqlite files in the env's directory."""
 
-    def __init__(self, template, directory, transport_url="fake:/", workers=2, extra=""):
-        self.dir = str(directory)
+    backend = "sqlite"
+
+    def __init__(self, template, directory, transport_url):
+        self.dir = directory
         for db in DBS:
-            shutil.copy(os.path.join(template, db), self.dir)
+            shutil.copy(os.path.join(template, db), directory)
         # The API database maps cell1/cell0 to the template's files: repoint them.
-        with sqlite3.connect(os.path.join(self.dir, "nova_api.sqlite")) as api:
+        with sqlite3.connect(os.path.join(directory, "nova_api.sqlite")) as api:
             api.execute("UPDATE cell_mappings SET database_connection = "
                         "replace(database_connection, ?, ?), transport_url = ?",
-                        (str(template), self.dir, transport_url))
-        self.conf = sandbox.write_conf(self.dir, transport_url, workers, extra=FAST + extra)
-        self.cell_db = os.path.join(self.dir, "nova_cell1.sqlite")
+                        (str(template), directory, transport_url))
+        self.urls = sandbox.sqlite_databases(directory)
+        self.cell_db = os.path.join(directory, "nova_cell1.sqlite")
+        self.missing_services_table = "no such table: services"
 
-    def break_cell_db(self):
-        """Point [database] at an empty sqlite file: workers fail in start()."""
+    def empty(self):
         empty = os.path.join(self.dir, "empty.sqlite")
         open(empty, "w").close()
-        with open(self.conf) as f:
-            conf = f.read().replace("sqlite:///%s" % self.cell_db, "sqlite:///%s" % empty)
-        with open(self.conf, "w") as f:
-            f.write(conf)
+        return "sqlite:///%s" % empty
 
-    def services(self, binary=None):
+    def services(self):
         try:
             with sqlite3.connect(self.cell_db, timeout=5) as db:
-                rows = db.execute("SELECT host, \"binary\", topic, report_count FROM services "
-                                  "WHERE deleted = 0").fetchall()
+                return db.execute(SERVICES).fetchall()
         except sqlite3.OperationalError:
             return []
-        return [r for r in rows if binary in (None, r[1])]
+
+    def drop(self):
+        pass
+
+
+class MariaDatabases:
+    """Uniquely named copies of the template's databases on ``server``."""
+
+    backend = "mariadb"
+
+    def __init__(self, server, template, transport_url):
+        self.server = server
+        self.names = template.create(server, transport_url)
+        self.urls = {cell: server.url(name) for cell, name in self.names.items()}
+        self.missing_services_table = "Table '%s.services' doesn't exist" % (
+            self.names["cell1"] + "_empty")
+
+    def empty(self):
+        name = self.names["cell1"] + "_empty"
+        self.server.execute("CREATE DATABASE `%s`" % name)
+        self.names["empty"] = name
+        return self.server.url(name)
+
+    def services(self):
+        try:
+            return [tuple(row) for row in self.server.execute(
+                SERVICES, database=self.names["cell1"])]
+        except Exception:       # the server is down or paused: no rows seen
+            return []
+
+    def drop(self):
+        mysql.drop(self.server, self.names.values())
+
+
+class MariaTemplate:
+    """The session's nova databases on MariaDB, to copy onto a server."""
+
+    def __init__(self, server, template):
+        self.server, self.template = server, template
+
+    def databases(self, transport_url, server=None):
+        return MariaDatabases(server or self.server, self.template, transport_url)
+
+
+# Backquotes: MariaDB's quoting of the reserved word, which sqlite accepts too.
+SERVICES = "SELECT host, `binary`, topic, report_count FROM services WHERE deleted = 0"
+
+
+class NovaEnv:
+    """Copies of the prepared databases with its own nova.conf.
+
+    ``template``: the sqlite template's directory, or a :class:`MariaTemplate`
+    (``server`` then picks the MariaDB the copies go on).
+    """
+
+    def __init__(self, template, directory, transport_url="fake:/", workers=2, extra="",
+                 server=None):
+        self.dir = str(directory)
+        if isinstance(template, MariaTemplate):
+            self.databases = template.databases(transport_url, server)
+        else:
+            self.databases = SqliteDatabases(str(template), self.dir, transport_url)
+        self.backend = self.databases.backend
+        self.conf = sandbox.write_conf(self.dir, transport_url, workers, extra=FAST + extra,
+                                       databases=self.databases.urls)
+        self.cell_db = getattr(self.databases, "cell_db", None)
+
+    def break_cell_db(self):
+        """Point [database] at an empty database: workers fail in start()."""
+        cell = "connection = %s\n" % self.databases.urls["cell1"]
+        with open(self.conf) as f:
+            conf = f.read()
+        assert cell in conf
+        with open(self.conf, "w") as f:
+            f.write(conf.replace(cell, "connection = %s\n" % self.databases.empty()))
+
+    def services(self, binary=None):
+        return [r for r in self.databases.services() if binary in (None, r[1])]
 
 
 @pytest.fixture
-def make_env(nova_template, tmp_path_factory):
+def backend():
+    """The database nova runs on: sqlite unless a test parametrizes it."""
+    return "sqlite"
+
+
+@pytest.fixture
+def make_env(backend, nova_template, tmp_path_factory, request):
+    template = str(nova_template)
+    if backend == "mariadb":
+        template = request.getfixturevalue("mariadb_template")
+    made = []
+
     def make(**kw):
         directory = tmp_path_factory.mktemp("env")
-        return NovaEnv(str(nova_template), directory, **kw)
-    return make
+        made.append(NovaEnv(template, directory, **kw))
+        return made[-1]
+    yield make
+    for env in made:
+        env.databases.drop()
+
+
+def need_pymysql():
+    need(importlib.util.find_spec("pymysql") is not None,
+         "PyMySQL is not installed (pip install 'safe_launch[nova]')")
+
+
+@pytest.fixture(scope="session")
+def mariadb_server(tmp_path_factory):
+    """The system MariaDB when it answers (never stopped or reconfigured),
+    else a private one for the session."""
+    need_pymysql()
+    server = mysql.system_server()
+    if server is None:
+        need(mysql.available(), "MariaDB does not answer on 127.0.0.1:3306 and "
+                                "mariadb-server is not installed")
+        server = mysql.PrivateServer(str(tmp_path_factory.mktemp("mariadb"))).start()
+    yield server
+    if server.private:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def mariadb_template(mariadb_server, nova_template, tmp_path_factory):
+    """nova's databases made once by nova-manage on MariaDB, to copy per test."""
+    directory = str(tmp_path_factory.mktemp("nova-mariadb-template"))
+    template = mysql.Template(mariadb_server, directory,
+                              lambda d, databases: sandbox.prepare(d, databases=databases))
+    return MariaTemplate(mariadb_server, template)
+
+
+@pytest.fixture(scope="session")
+def private_mariadb(tmp_path_factory):
+    """A MariaDB of the tests' own, for the tests that kill and pause it."""
+    need_pymysql()
+    need(mysql.available(), "mariadb-server is not installed")
+    server = mysql.PrivateServer(str(tmp_path_factory.mktemp("private-mariadb"))).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def own_mariadb(private_mariadb):
+    """The private MariaDB, running and not paused, before and after the test."""
+    def running():
+        private_mariadb.resume()
+        if not private_mariadb.running():
+            private_mariadb.start()
+    running()
+    yield private_mariadb
+    running()
 
 
 @pytest.fixture(scope="session")

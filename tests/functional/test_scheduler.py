@@ -1,4 +1,8 @@
-"""nova-scheduler-safe against the real nova 34 scheduler."""
+"""nova-scheduler-safe against the real nova 34 scheduler.
+
+The foundation tests (services row, workers, SIGTERM, RPC ping, crash loop)
+run on sqlite and on MariaDB, the database nova runs on in production.
+"""
 
 import re
 import signal
@@ -6,10 +10,12 @@ import subprocess
 import sys
 import time
 
+import pytest
 
 from tests.functional.conftest import bin_path, raw_tracebacks, until
 
 PREFIX = "nova-scheduler-safe:"
+BOTH = pytest.mark.parametrize("backend", ["sqlite", "mariadb"])
 
 
 def effective_workers(process):
@@ -26,6 +32,7 @@ def rpc_ping(url, topic="scheduler"):
     return result.stdout.strip()
 
 
+@BOTH
 def test_launches_the_real_scheduler_and_stops_cleanly(make_env, launch):
     env = make_env()
     proc = launch([bin_path("nova-scheduler-safe"), "--config-file", env.conf])
@@ -54,6 +61,7 @@ def test_ctrl_c_is_a_clean_stop(make_env, launch):
     assert "stop requested (SIGINT)" in proc.output()
 
 
+@BOTH
 def test_answers_rpc_ping_over_rabbitmq(make_env, launch, rabbit):
     env = make_env(transport_url=rabbit.url, workers=1)
     proc = launch([bin_path("nova-scheduler-safe"), "--config-file", env.conf])
@@ -79,6 +87,7 @@ def test_registers_and_answers_like_stock_nova_scheduler(make_env, launch, rabbi
         ("sandbox", "nova-scheduler", "scheduler"), "pong")
 
 
+@BOTH
 def test_crash_loop_exits_75_where_stock_runs_forever(make_env, launch):
     env = make_env()
     env.break_cell_db()
@@ -89,13 +98,13 @@ def test_crash_loop_exits_75_where_stock_runs_forever(make_env, launch):
     assert safe.wait(60) == 75
     elapsed = time.monotonic() - start
     errors = safe.lines(PREFIX)
-    assert any("crash loop" in line and "no such table: services" in line
-               for line in errors), errors
+    missing = env.databases.missing_services_table
+    assert any("crash loop" in line and missing in line for line in errors), errors
     assert not raw_tracebacks(safe.output()), safe.output()
     # Stock keeps re-forking the failing worker: still running well after.
     time.sleep(max(0, 20 - elapsed))
     assert stock.proc.poll() is None, stock.output()[-2000:]
-    assert stock.output().count("no such table: services") >= 2
+    assert stock.output().count(missing) >= 2
 
 
 def test_nova_not_installed_exits_69(tmp_path):
