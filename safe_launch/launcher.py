@@ -27,6 +27,11 @@ class Launch:
 
     def __init__(self, spec, argv, until=None, sinks=None):
         from safe_launch import masking
+        from safe_launch import procctl
+        self.kernel = procctl.Kernel()
+        # Before the launcher opens any: the descriptors inherited at exec.
+        self.inherited_fds = self.kernel.open_fds()
+        self.hygiene = None         # the hygiene options, read before the parse
         self.spec = spec
         self.argv = list(argv)
         self.until = until
@@ -133,12 +138,25 @@ class Launch:
             self.decisions["guard"] = decision      # refused too: it locates the files
             self.files = parse.accept_files(decision, self.spec, os.environ)
             self.register_secrets(self.files)
+            hygiene = self.apply_hygiene()      # before the trail creates any file
         finally:        # first, whatever happened: every launch has its started record
             self.started()
         self.open_trail(required=decision.ok)
         if not decision.ok:
             raise LaunchError(ExitCode.USAGE, decision.problems[0], decision.problems)
         self.decide("guard", events.ARGV_CHECKED, decision)
+        self.phase = "hygiene"
+        self.decide("hygiene", events.HYGIENE_APPLIED, hygiene)
+        if not hygiene.ok:
+            raise config_error(list(zip(hygiene.problems, hygiene.where)))
+
+    def apply_hygiene(self):
+        """Umask, inherited descriptors, environment, identity, core dumps,
+        no_new_privs, sys.path: see :mod:`safe_launch.hygiene`."""
+        from safe_launch import hygiene
+        self.hygiene = hygiene.settings(self.files, os.environ)
+        return hygiene.apply(self.hygiene, os.environ, self.inherited_fds, self.files,
+                             self.spec, self.kernel, list(sys.path))
 
     def register_secrets(self, records):
         """Every secret value the command line, the environment and ``records`` give,
@@ -336,6 +354,12 @@ class Launch:
         from safe_launch import service
         self.server, decision = service.create(self.spec, self.conf)
         patching.verify(self.decisions["patching"])
+        if self.hygiene.check_import_paths:     # nova's whole import graph is loaded now
+            from safe_launch import hygiene
+            imports = self.decide("imports", events.IMPORTS_CHECKED,
+                                  hygiene.check_loaded(sys.modules.values(), self.kernel))
+            if not imports.ok:
+                raise config_error(list(imports.problems))
         self.decide("create", events.SERVICE_CREATED, decision)
 
     def phase_serve(self):
@@ -417,6 +441,8 @@ class Launch:
                                            if starting else ""))
         if patching is not None:
             parts.append(patching.backend)
+        if "hygiene" in self.decisions:
+            parts.append(self.decisions["hygiene"].status())
         parts.append(self.audit_status())
         return ", ".join(parts)
 
