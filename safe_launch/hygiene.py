@@ -21,7 +21,7 @@ is, :func:`safe_launch.trail.early`):
    after the switch, which resets dumpable;
 6. no_new_privs (``no_new_privileges``) unless the service spec says the
    service needs privilege gain (:attr:`ServiceSpec.needs_privilege_gain`);
-7. the ``sys.path`` directories (``check_import_paths``,
+7. the ``sys.path`` directories (``import_path_check``,
    :mod:`safe_launch.importpaths`).
 
 Forked workers inherit all of it.  The kernel calls live in
@@ -38,7 +38,7 @@ from safe_launch.errors import LaunchError
 from safe_launch import importpaths
 
 NAMES = ("allow_root", "service_user", "allow_core_dumps", "no_new_privileges", "umask",
-         "close_inherited_fds", "allowed_environment", "check_import_paths")
+         "close_inherited_fds", "allowed_environment", "import_path_check")
 
 # Python variables that run code or change where code is imported from (all
 # ignored by an isolated interpreter, -I, which the console scripts use; a
@@ -63,7 +63,7 @@ class Settings:
     umask: str = "027"
     close_inherited_fds: bool = True
     allowed_environment: tuple = ()
-    check_import_paths: bool = True
+    import_path_check: str = "service"
 
 
 def settings(files, environ):
@@ -261,7 +261,7 @@ def apply(settings, environ, inherited, records, spec, kernel, sys_path,
 
     service_uid = kernel.euid() or None
     dirs = 0
-    if settings.check_import_paths:
+    if settings.import_path_check != "off":
         dirs = len(sys_path)
         problems += importpaths.check_sys_path(sys_path, kernel.stat, service_uid)
 
@@ -286,6 +286,13 @@ def _user_name(uid):
         return None
 
 
-def check_loaded(modules, kernel):
-    """The import-path rule over the modules loaded now (the create phase calls it)."""
-    return importpaths.check_loaded(modules, kernel.stat, kernel.euid() or None)
+def check_loaded(settings, modules, spec, kernel):
+    """The import-path rule over ``modules`` ({name: module}) loaded now; None when off.
+
+    The create phase calls it, once nova's service (its import graph) exists.
+    """
+    if settings.import_path_check == "off":
+        return None
+    packages = (None if settings.import_path_check == "all" else
+                (spec.package, "oslo", "safe_launch"))
+    return importpaths.check_loaded(modules, kernel.stat, kernel.euid() or None, packages)

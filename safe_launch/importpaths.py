@@ -14,7 +14,7 @@ import os
 import stat as stat_module
 import time
 
-OPTION = "[safe_launch] check_import_paths"
+OPTION = "[safe_launch] import_path_check"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -50,7 +50,7 @@ def weakness(st, service_uid):
 
 def problem(path, why, what):
     return ("%s %s is %s: whoever can write it runs code in the service (%s)"
-            % (what, path, why, OPTION), {"file": path, "option": "check_import_paths",
+            % (what, path, why, OPTION), {"file": path, "option": "import_path_check",
                                           "group": "safe_launch"})
 
 
@@ -76,24 +76,27 @@ def check_sys_path(entries, stat, service_uid):
     return _judge(paths, stat, service_uid)
 
 
-def check_loaded(modules, stat, service_uid, clock=time.perf_counter):
-    """:class:`ImportsChecked` for ``modules`` (``sys.modules.values()``).
+def check_loaded(modules, stat, service_uid, packages=None, clock=time.perf_counter):
+    """:class:`ImportsChecked` for ``modules`` ({name: module}, as ``sys.modules``).
 
-    The module's file, its directory and its bytecode directory
-    (``__pycache__``: whoever can write there can plant a newer .pyc).  The
-    .pyc files themselves are not stat'ed: that would double the cost (about
-    6 us a stat on a loaded machine, 2,000 modules), and pip writes them with
-    the mode of the sources.
+    Every module's directory and bytecode directory (``__pycache__``:
+    whoever can write there can plant a newer .pyc), and its file when
+    ``packages`` is None or its top-level name starts with one of them.  The
+    cost is one stat per path, 4-10 us on a VM: nova's whole graph is about
+    2,100 files and 400 directories, its own, oslo's and safe_launch's files
+    about 360.  The .pyc files are not stat'ed: that would double the cost,
+    and pip writes them with the mode of the sources.
     """
     started = clock()
     paths = {}
     count = 0
-    for module in list(modules):
+    for name, module in list(modules.items()):
         path = getattr(module, "__file__", None)
         if not isinstance(path, str):
             continue        # built-in, frozen or namespace package
         count += 1
-        paths[path] = "module file"
+        if packages is None or name.startswith(packages):
+            paths[path] = "module file"
         paths.setdefault(path.rpartition("/")[0], "module directory")
         cached = getattr(module, "__cached__", None)
         if isinstance(cached, str):

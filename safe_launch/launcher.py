@@ -354,10 +354,10 @@ class Launch:
         from safe_launch import service
         self.server, decision = service.create(self.spec, self.conf)
         patching.verify(self.decisions["patching"])
-        if self.hygiene.check_import_paths:     # nova's whole import graph is loaded now
-            from safe_launch import hygiene
-            imports = self.decide("imports", events.IMPORTS_CHECKED,
-                                  hygiene.check_loaded(sys.modules.values(), self.kernel))
+        from safe_launch import hygiene     # nova's whole import graph is loaded now
+        imports = hygiene.check_loaded(self.hygiene, sys.modules, self.spec, self.kernel)
+        if imports is not None:
+            self.decide("imports", events.IMPORTS_CHECKED, imports)
             if not imports.ok:
                 raise config_error(list(imports.problems))
         self.decide("create", events.SERVICE_CREATED, decision)

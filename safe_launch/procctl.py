@@ -92,7 +92,16 @@ class Kernel:
             start = previous = fd
 
     def forbid_core_dumps(self):
-        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+        """RLIMIT_CORE (0, 0), then not dumpable.
+
+        A refused setrlimit (a seccomp filter denying @resources, as the
+        unit's SystemCallFilter= does, with LimitCORE=0 already set) leaves
+        the limit as it is: the record reads it back (:meth:`core_limit`).
+        """
+        try:
+            resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+        except (OSError, ValueError):
+            pass
         self._prctl(PR_SET_DUMPABLE, 0)
 
     def set_no_new_privs(self):
