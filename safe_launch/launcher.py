@@ -20,18 +20,24 @@ from safe_launch import signals
 
 
 class Launch:
-    """One launch of one service; ``until`` stops early (``safe-launch check``)."""
+    """One launch of one service; ``until`` stops early (``safe-launch check``).
+
+    ``process_hygiene`` False: the process is not changed (umask, descriptors,
+    identity...: see :mod:`safe_launch.hygiene`), for a caller that runs a
+    launch inside a process of its own, such as a test runner.
+    """
 
     PHASES = ("guard", "parse", "validate", "workers", "patching", "create",
               "serve", "wait")
 
-    def __init__(self, spec, argv, until=None, sinks=None):
+    def __init__(self, spec, argv, until=None, sinks=None, process_hygiene=True):
         from safe_launch import masking
         from safe_launch import procctl
         self.kernel = procctl.Kernel()
         # Before the launcher opens any: the descriptors inherited at exec.
         self.inherited_fds = self.kernel.open_fds()
         self.hygiene = None         # the hygiene options, read before the parse
+        self.process_hygiene = process_hygiene
         self.spec = spec
         self.argv = list(argv)
         self.until = until
@@ -138,13 +144,15 @@ class Launch:
             self.decisions["guard"] = decision      # refused too: it locates the files
             self.files = parse.accept_files(decision, self.spec, os.environ)
             self.register_secrets(self.files)
-            hygiene = self.apply_hygiene()      # before the trail creates any file
+            hygiene = self.apply_hygiene() if self.process_hygiene else None  # before the trail
         finally:        # first, whatever happened: every launch has its started record
             self.started()
         self.open_trail(required=decision.ok)
         if not decision.ok:
             raise LaunchError(ExitCode.USAGE, decision.problems[0], decision.problems)
         self.decide("guard", events.ARGV_CHECKED, decision)
+        if hygiene is None:
+            return
         self.phase = "hygiene"
         self.decide("hygiene", events.HYGIENE_APPLIED, hygiene)
         if not hygiene.ok:
@@ -355,7 +363,8 @@ class Launch:
         self.server, decision = service.create(self.spec, self.conf)
         patching.verify(self.decisions["patching"])
         from safe_launch import hygiene     # nova's whole import graph is loaded now
-        imports = hygiene.check_loaded(self.hygiene, sys.modules, self.spec, self.kernel)
+        imports = self.hygiene and hygiene.check_loaded(self.hygiene, sys.modules, self.spec,
+                                                        self.kernel)
         if imports is not None:
             self.decide("imports", events.IMPORTS_CHECKED, imports)
             if not imports.ok:
