@@ -298,5 +298,5 @@ def test_the_trampoline_runs_the_anchors_interpreter_isolated(tmp_path, long_for
     script = str(bindir / "nova-scheduler-safe")
     subprocess.run([script, "--config-file", "a b"], check=True, timeout=30)
     argv = out.read_text().splitlines()
-    assert argv[:2] == ["-I", "-c"]
+    assert argv[:3] == ["-I", "-u", "-c"]
     assert argv[-4:] == ["safe_launch.cmd.scheduler", script, "--config-file", "a b"]
