@@ -28,6 +28,7 @@ LAUNCH_MODULES = (
     "safe_launch.signals", "safe_launch.sdnotify", "safe_launch.journal",
     "safe_launch.spec", "safe_launch.crashloop", "safe_launch.supervise",
     "safe_launch.patching", "safe_launch.reload", "safe_launch.cadf",
+    "safe_launch.hygiene", "safe_launch.procctl", "safe_launch.importpaths",
 )
 
 
@@ -51,6 +52,7 @@ def phases(conf_path, audit_dir, budget):
     from safe_launch import audit
     from safe_launch import configfiles
     from safe_launch import events
+    from safe_launch import hygiene
     from safe_launch import launcher
     from safe_launch import masking
     from safe_launch import parse
@@ -98,6 +100,14 @@ def phases(conf_path, audit_dir, budget):
     assert decision.ok, decision.problems
     launch.decisions["guard"] = decision
     before, cold["files_before_parse"] = clock_us(files_before)
+
+    # launcher.Launch.apply_hygiene(): the raw options, then the whole step
+    def hygiene_step():
+        settings = hygiene.settings(before, os.environ)
+        return hygiene.apply(settings, os.environ, launch.inherited_fds, before, spec,
+                             launch.kernel, list(sys.path))
+    applied, cold["hygiene"] = clock_us(hygiene_step)
+    assert applied.ok, applied.problems
     _, parse_us = clock_us(lambda: parse.parse(spec, conf, list(decision.argv), before))
 
     # every secret of the accepted files, as the guard phase registers them
@@ -151,6 +161,7 @@ def phases(conf_path, audit_dir, budget):
 
     runs = {
         "guard": guard,
+        "hygiene": hygiene_step,
         "files_before_parse": files_before,
         "files_after_parse": files_after,
         "eager_validation": lambda: validate.eager_check(conf, records),
@@ -169,6 +180,21 @@ def phases(conf_path, audit_dir, budget):
     for name, fn in runs.items():
         if fn is not None:
             warm[name], count[name] = repeat_us(fn, budget)
+
+    settings = hygiene.settings(before, os.environ)
+
+    # launcher.Launch.phase_create(): every module loaded once nova's service
+    # is created (its import, not measured, is what stock pays too).
+    import nova.scheduler.manager   # noqa: F401
+    import nova.service             # noqa: F401
+
+    def import_paths():
+        return hygiene.check_loaded(settings, sys.modules, spec, launch.kernel)
+    checked, cold["import_paths"] = clock_us(import_paths)
+    assert checked.ok, checked.problems
+    warm["import_paths"], count["import_paths"] = repeat_us(import_paths, budget)
+    extra["import_paths"] = {"modules": checked.modules, "paths": checked.paths,
+                             "import_path_check": settings.import_path_check}
     sink.close()
     devnull.close()
     return {"first_call_us": cold, "median_us": warm, "iterations": count,

@@ -34,8 +34,9 @@ from safe_launch import events
 EVENT_TYPE_PREFIX = "audit.safe_launch."
 SCHEDULER_TYPE = "service/compute/scheduler"
 _NS = uuid.uuid5(uuid.NAMESPACE_URL, "urn:safe-launch")
-_CONTROL = frozenset((events.ARGV_CHECKED, events.CONFIG_PARSED, events.CONFIG_VALIDATED,
-                      events.WORKERS_BOUNDED, events.PATCHING_APPLIED,
+_CONTROL = frozenset((events.ARGV_CHECKED, events.HYGIENE_APPLIED, events.CONFIG_PARSED,
+                      events.CONFIG_VALIDATED,
+                      events.WORKERS_BOUNDED, events.PATCHING_APPLIED, events.IMPORTS_CHECKED,
                       events.RELOAD_ACCEPTED, events.RELOAD_REFUSED))
 _ACTIONS = {events.LAUNCH_STARTED: "start", events.SERVICE_CREATED: "create",
             events.SERVICE_READY: "start", events.WORKER_STARTED: "start",

@@ -16,11 +16,13 @@ import uuid
 # The vocabulary of events, in launch order.
 LAUNCH_STARTED = "launch.started"
 ARGV_CHECKED = "argv.checked"
+HYGIENE_APPLIED = "hygiene.applied"
 CONFIG_PARSED = "config.parsed"
 CONFIG_VALIDATED = "config.validated"
 CONFIG_WARNING = "config.warning"
 WORKERS_BOUNDED = "workers.bounded"
 PATCHING_APPLIED = "patching.applied"
+IMPORTS_CHECKED = "imports.checked"
 SERVICE_CREATED = "service.created"
 SERVICE_READY = "service.ready"
 WORKER_STARTED = "worker.started"

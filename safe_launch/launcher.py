@@ -23,13 +23,24 @@ from safe_launch import signals
 
 
 class Launch:
-    """One launch of one service; ``until`` stops early (``safe-launch check``)."""
+    """One launch of one service; ``until`` stops early (``safe-launch check``).
+
+    ``process_hygiene`` False: the process is not changed (umask, descriptors,
+    identity...: see :mod:`safe_launch.hygiene`), for a caller that runs a
+    launch inside a process of its own, such as a test runner.
+    """
 
     PHASES = ("guard", "parse", "validate", "workers", "patching", "create",
               "serve", "wait")
 
-    def __init__(self, spec, argv, until=None, sinks=None):
+    def __init__(self, spec, argv, until=None, sinks=None, process_hygiene=True):
         from safe_launch import masking
+        from safe_launch import procctl
+        self.kernel = procctl.Kernel()
+        # Before the launcher opens any: the descriptors inherited at exec.
+        self.inherited_fds = self.kernel.open_fds()
+        self.hygiene = None         # the hygiene options, read before the parse
+        self.process_hygiene = process_hygiene
         self.spec = spec
         self.argv = list(argv)
         self.until = until
@@ -142,12 +153,27 @@ class Launch:
             self.decisions["guard"] = decision      # refused too: it locates the files
             self.files = parse.accept_files(decision, self.spec, os.environ)
             self.register_secrets(self.files)
+            hygiene = self.apply_hygiene() if self.process_hygiene else None  # before the trail
         finally:        # first, whatever happened: every launch has its started record
             self.started()
         self.open_trail(required=decision.ok)
         if not decision.ok:
             raise LaunchError(ExitCode.USAGE, decision.problems[0], decision.problems)
         self.decide("guard", events.ARGV_CHECKED, decision)
+        if hygiene is None:
+            return
+        self.phase = "hygiene"
+        self.decide("hygiene", events.HYGIENE_APPLIED, hygiene)
+        if not hygiene.ok:
+            raise config_error(list(zip(hygiene.problems, hygiene.where)))
+
+    def apply_hygiene(self):
+        """Umask, inherited descriptors, environment, identity, core dumps,
+        no_new_privs, sys.path: see :mod:`safe_launch.hygiene`."""
+        from safe_launch import hygiene
+        self.hygiene = hygiene.settings(self.files, os.environ)
+        return hygiene.apply(self.hygiene, os.environ, self.inherited_fds, self.files,
+                             self.spec, self.kernel, list(sys.path))
 
     def register_secrets(self, records):
         """Every secret value the command line, the environment and ``records`` give,
@@ -355,6 +381,13 @@ class Launch:
         with self.master_start_deadline():
             self.server, decision = service.create(self.spec, self.conf)
         patching.verify(self.decisions["patching"])
+        from safe_launch import hygiene     # nova's whole import graph is loaded now
+        imports = self.hygiene and hygiene.check_loaded(self.hygiene, sys.modules, self.spec,
+                                                        self.kernel)
+        if imports is not None:
+            self.decide("imports", events.IMPORTS_CHECKED, imports)
+            if not imports.ok:
+                raise config_error(list(imports.problems))
         self.decide("create", events.SERVICE_CREATED, decision)
 
     @contextlib.contextmanager
@@ -476,6 +509,8 @@ class Launch:
                                            if starting else ""))
         if patching is not None:
             parts.append(patching.backend)
+        if "hygiene" in self.decisions:
+            parts.append(self.decisions["hygiene"].status())
         parts.append(self.audit_status())
         return ", ".join(parts)
 

@@ -57,6 +57,9 @@ project_domain_name = Default
 
 [safe_launch]
 audit_log = {dir}/audit.jsonl
+# A sandbox is a demo or a test, commonly started as root (CI, containers):
+# serving as root is refused otherwise (see safe_launch.hygiene).
+allow_root = true
 """
 
 

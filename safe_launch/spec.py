@@ -9,7 +9,8 @@ class ServiceSpec:
 
     ``workers_opt`` is ``"<group>.<option>"`` holding the worker count;
     ``default_backend`` is the concurrency backend the service uses when the
-    configuration says ``auto`` (nova >= 33 services: ``threading``).
+    configuration says ``auto`` (nova >= 33 services: ``threading``);
+    ``needs_privilege_gain``: see :mod:`safe_launch.hygiene`.
     """
 
     binary: str
@@ -19,6 +20,9 @@ class ServiceSpec:
     project: str = "nova"
     package: str = "nova"
     extra: str = "nova"
+    # The service gains privileges by exec (sudo rootwrap, privsep-helper, as
+    # nova-compute does): then no_new_privs, which would stop that, is not set.
+    needs_privilege_gain: bool = False
 
     @property
     def prog(self):

@@ -51,6 +51,11 @@ def _typed(opt, raw):
         return opt.default
 
 
+def early(name, files, environ):
+    """``[safe_launch] name`` before the parse: raw and typed, as for the trail."""
+    return _typed(_OPTS[name], _raw(name, files, environ))
+
+
 def settings(files, environ, conf=None):
     """The trail's settings: from the parsed ``conf``, else raw from ``files``."""
     if conf is not None:

@@ -170,8 +170,9 @@ def test_random_argv_ends_in_0_64_or_78_without_traceback(tokens, conf_path, cap
     handlers = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
     nova.conf.CONF.clear()
     try:
+        # In pytest's own process: no process hygiene (it would close pytest's files).
         code = Launch(NOVA_SCHEDULER, ["--config-file", conf_path] + argv, until="parse",
-                      sinks=[]).run()
+                      sinks=[], process_hygiene=False).run()
     finally:
         for signo, handler in handlers.items():
             signal.signal(signo, handler)

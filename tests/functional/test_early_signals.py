@@ -10,8 +10,10 @@ measures it on this machine (run with -s to see the figures).
 
 To stop the launch at a chosen point, not at a guessed delay, a
 sitecustomize on PYTHONPATH (test instrumentation, not a mock: nothing is
-replaced) holds the import of one module for a while and says so in a
-marker file; the test sends the signal while the import is held.
+replaced; the launch runs in a plain interpreter that allows PYTHONPATH,
+since the console script's isolated one never runs it) holds the import of
+one module for a while and says so in a marker file; the test sends the
+signal while the import is held.
 """
 
 import os
@@ -22,7 +24,8 @@ import time
 
 import pytest
 
-from tests.functional.conftest import bin_path, raw_tracebacks, until
+from tests.functional.conftest import ALLOW_PYTHONPATH, bin_path, raw_tracebacks, unisolated
+from tests.functional.conftest import until
 
 PREFIX = "nova-scheduler-safe:"
 HOLD = '''\
@@ -47,7 +50,8 @@ def held_env(tmp_path, module):
     hook = tmp_path / "hook"
     hook.mkdir(exist_ok=True)
     (hook / "sitecustomize.py").write_text(HOLD)
-    env = dict(os.environ, SL_TEST_HOLD_IMPORT=module, SL_TEST_MARK=str(tmp_path / "held"))
+    env = dict(os.environ, SL_TEST_HOLD_IMPORT=module, SL_TEST_MARK=str(tmp_path / "held"),
+               **ALLOW_PYTHONPATH)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(hook), os.environ.get("PYTHONPATH")]))
     return env
 
@@ -68,8 +72,9 @@ def stop_lines(proc):
 
 def stop_while_importing(make_env, launch, tmp_path, module, signals=(signal.SIGTERM,)):
     env = make_env(workers=1)
-    proc = launch([bin_path("nova-scheduler-safe"), "--config-file", env.conf],
-                  env=held_env(tmp_path, module))
+    # Not the console script: its isolated interpreter ignores PYTHONPATH.
+    proc = launch(unisolated("nova-scheduler-safe", "safe_launch.cmd.scheduler")
+                  + ["--config-file", env.conf], env=held_env(tmp_path, module))
     assert until(lambda: os.path.exists(tmp_path / "held"), 60, interval=0.01), proc.output()
     for signo in signals:
         proc.signal(signo)

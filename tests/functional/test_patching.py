@@ -5,7 +5,7 @@ import signal
 
 import pytest
 
-from tests.functional.conftest import bin_path, until
+from tests.functional.conftest import ALLOW_PYTHONPATH, bin_path, unisolated, until
 from tests.functional.test_scheduler import rpc_ping
 
 PREFIX = "nova-scheduler-safe:"
@@ -49,8 +49,10 @@ def test_monkey_patching_sitecustomize_is_refused(make_env, launch, tmp_path, mo
     site.mkdir()
     (site / "sitecustomize.py").write_text("import eventlet\neventlet.monkey_patch()\n")
     env = make_env()
-    proc = launch([bin_path("nova-scheduler-safe"), "--config-file", env.conf],
-                  env=dict(os.environ, PYTHONPATH=str(site), **mode))
+    # The console script's isolated interpreter would never run it: a plain one.
+    proc = launch(unisolated("nova-scheduler-safe", "safe_launch.cmd.scheduler")
+                  + ["--config-file", env.conf],
+                  env=dict(os.environ, PYTHONPATH=str(site), **mode, **ALLOW_PYTHONPATH))
     assert proc.wait(60) == 78, proc.output()
     line = patching_line(proc)
     assert "already monkey-patched" in line and str(site / "sitecustomize.py") in line, \

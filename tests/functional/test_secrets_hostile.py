@@ -20,7 +20,7 @@ import subprocess
 
 import pytest
 
-from tests.functional.conftest import bin_path, until
+from tests.functional.conftest import bin_path, unisolated, until
 
 PREFIX = "nova-scheduler-safe:"
 FORGED = "nova-scheduler-safe: ready: worker 1 serves RPC topic scheduler"
@@ -168,7 +168,13 @@ def test_a_newline_in_a_variable_name_a_value_or_a_file_name_forges_no_line(make
     environ["OS_DEFAULT__RPC_RESPONSE_TIMEOUT"] = "$no\r%s" % FORGED
     argv = ["--config-file", env.conf, "--config-dir", str(conf_dir)]
 
-    code, out, err = run(["nova-scheduler-safe"] + argv, environ)
+    # The console script's /bin/sh trampoline drops a variable whose name is no
+    # shell name: the launcher itself, in a plain interpreter, must name it.
+    result = subprocess.run(unisolated("nova-scheduler-safe", "safe_launch.cmd.scheduler")
+                            + argv, capture_output=True, text=True, timeout=TIMEOUT,
+                            env=environ, errors="replace")
+    code, err = result.returncode, result.stderr
+    assert "Traceback" not in result.stderr + result.stdout, result.stderr
     assert code == 78, err
     lines = launcher_lines_are_single(err)
     assert all(line.startswith(PREFIX) for line in lines), err
