@@ -164,7 +164,9 @@ class Launch:
             return
         self.phase = "hygiene"
         self.decide("hygiene", events.HYGIENE_APPLIED, hygiene)
-        if not hygiene.ok:
+        # --help and --version print and exit before anything is read or
+        # served: an operator may ask for them as root, say.
+        if not hygiene.ok and not {"help", "version"} & set(decision.options):
             raise config_error(list(zip(hygiene.problems, hygiene.where)))
 
     def apply_hygiene(self):

@@ -177,6 +177,15 @@ def test_root_without_service_user_or_allow_root_is_refused_on_the_record(make_e
     assert env.services() == []
 
 
+@pytest.mark.parametrize("flag", ["--version", "--help"])
+def test_root_may_still_ask_for_help_and_version(flag):
+    """They print and exit before anything is read or served."""
+    result = subprocess.run([bin_path("nova-scheduler-safe"), flag], capture_output=True,
+                            text=True, timeout=120, env=environ(), stdin=subprocess.DEVNULL)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert ("safe_launch" if flag == "--version" else "usage:") in result.stdout, result.stdout
+
+
 def test_a_file_the_service_user_cannot_read_is_refused_naming_it(make_env, tmp_path):
     account()
     env = make_env(extra="\n[safe_launch]\nservice_user = %s\n" % ACCOUNT)
