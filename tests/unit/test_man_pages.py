@@ -39,11 +39,21 @@ def read(path):
         return f.read()
 
 
+# The shared runner of the trampolines and the interpreter entry it reads:
+# internal, never typed by an operator (see bin/safe-launch-exec).
+INTERNAL = {"safe-launch-exec", "safe-launch-python"}
+
+
 def console_scripts():
+    """The operator's commands: the isolated trampolines (``[files] scripts``)
+    and any plain console_scripts entry, less the internal ones."""
     parser = configparser.ConfigParser()
     parser.read(os.path.join(ROOT, "setup.cfg"))
     lines = parser["entry_points"]["console_scripts"].strip().splitlines()
-    return sorted(line.partition("=")[0].strip() for line in lines)
+    names = {line.partition("=")[0].strip() for line in lines}
+    names |= {os.path.basename(line.strip())
+              for line in parser["files"]["scripts"].strip().splitlines()}
+    return sorted(names - INTERNAL)
 
 
 @pytest.fixture(scope="module")
