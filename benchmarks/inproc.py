@@ -104,13 +104,13 @@ def phases(conf_path, audit_dir, budget):
     def register_secrets():
         return masking.register_declared(launch.masker, conf, args, os.environ,
                                          configfiles.sections_of(before),
-                                         secret_keys=validate.known_secret_keys())
+                                         secret_keys=validate.known_secret_keys(spec))
     _, cold["register_secrets"] = clock_us(register_secrets)
     records, cold["files_after_parse"] = clock_us(files_after)
     report, cold["eager_validation"] = clock_us(lambda: validate.eager_check(conf, records))
     assert report.ok, report.errors
     keys, cold["unknown_keys"] = clock_us(
-        lambda: validate.unknown_keys(conf, records, environ=os.environ))
+        lambda: validate.unknown_keys(conf, records, spec, environ=os.environ))
     assert keys.ok, keys.errors
 
     def secrets():
@@ -153,7 +153,7 @@ def phases(conf_path, audit_dir, budget):
         "files_before_parse": files_before,
         "files_after_parse": files_after,
         "eager_validation": lambda: validate.eager_check(conf, records),
-        "unknown_keys": lambda: validate.unknown_keys(conf, records, environ=os.environ),
+        "unknown_keys": lambda: validate.unknown_keys(conf, records, spec, environ=os.environ),
         "secret_values": secrets,
         "register_secrets": register_secrets,
         "resource_probe": resources.probe,

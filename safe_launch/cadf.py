@@ -14,8 +14,10 @@ Mapping: ``launch.started`` -> activity/start/pending; decisions (argv,
 config, workers, patching, reload) -> control/evaluate with a policy reason;
 ``stop.requested``, ``service.stopped``, ``worker.died`` -> stop; failures
 carry ``Reason('sysexits', <exit code>)``.  Initiator
-``service/security/account/user`` (the launching user), target
-``service/compute/scheduler``, observer ``service/security`` (safe-launch);
+``service/security/account/user`` (the launching user), target the
+service, typed by its spec (``service/compute/scheduler`` for
+nova-scheduler, ``service/storage/block/scheduler`` for cinder-scheduler),
+observer ``service/security`` (safe-launch);
 the launch id is the ``correlation_id`` tag; the masked event is attached.
 
 ``import oslo_messaging`` imports eventlet: it happens in the constructor,
@@ -32,7 +34,6 @@ import uuid
 from safe_launch import events
 
 EVENT_TYPE_PREFIX = "audit.safe_launch."
-SCHEDULER_TYPE = "service/compute/scheduler"
 _NS = uuid.uuid5(uuid.NAMESPACE_URL, "urn:safe-launch")
 _CONTROL = frozenset((events.ARGV_CHECKED, events.CONFIG_PARSED, events.CONFIG_VALIDATED,
                       events.WORKERS_BOUNDED, events.PATCHING_APPLIED,
@@ -48,7 +49,7 @@ def _id(*parts):
     return str(uuid.uuid5(_NS, "/".join(map(str, parts))))
 
 
-def build_event(event, host, uid, user, service="nova-scheduler", service_type=SCHEDULER_TYPE):
+def build_event(event, host, uid, user, service, service_type):
     """The pycadf ``Event`` for a (masked) safe_launch ``event``."""
     from pycadf import attachment
     from pycadf import cadftype
@@ -102,8 +103,8 @@ class CadfSink:
     notifier, which logs delivery errors (a dead broker) instead of raising.
     """
 
-    def __init__(self, conf, transport=None, publisher_id=None, service="nova-scheduler",
-                 service_type=SCHEDULER_TYPE, queue_size=256, on_failure=None):
+    def __init__(self, conf, service, service_type, transport=None, publisher_id=None,
+                 queue_size=256, on_failure=None):
         import logging
 
         import oslo_messaging
