@@ -26,12 +26,13 @@ which the launcher calls only after the concurrency backend is chosen.
 
 import os
 import pwd
-import queue
 import socket
+import sys
 import threading
 import uuid
 
 from safe_launch import events
+from safe_launch import supervise
 
 EVENT_TYPE_PREFIX = "audit.safe_launch."
 _NS = uuid.uuid5(uuid.NAMESPACE_URL, "urn:safe-launch")
@@ -43,6 +44,15 @@ _ACTIONS = {events.LAUNCH_STARTED: "start", events.SERVICE_CREATED: "create",
             events.WORKER_DIED: "stop", events.STOP_REQUESTED: "stop",
             events.SERVICE_STOPPED: "stop", events.LAUNCH_FAILED: "start"}
 _OUTCOMES = frozenset(("success", "failure", "pending", "unknown"))
+
+
+POLL = 0.05        # seconds between looks at the queue, in eventlet mode
+
+
+def _green_threads():
+    """Whether eventlet patched threading: this sink's thread is then a greenthread."""
+    patcher = sys.modules.get("eventlet.patcher")
+    return bool(patcher and patcher.is_monkey_patched("thread"))
 
 
 def _id(*parts):
@@ -125,7 +135,13 @@ class CadfSink:
         # counted sink failure, not a multi-line dump on stderr.
         logging.getLogger("oslo_messaging.notify.messaging").addFilter(self._delivery_failed)
         self._pid = os.getpid()
-        self._queue = queue.Queue(queue_size)
+        # A native queue: handle() also runs in native threads (the monitor),
+        # and in eventlet mode this sink's thread is a greenthread, which a
+        # green queue would never wake from another OS thread; so there it
+        # polls (_next).
+        self._queues = supervise.native("queue")
+        self._queue = self._queues.Queue(queue_size)
+        self._green = _green_threads()
         self._thread = threading.Thread(target=self._publish, name="safe-launch-cadf",
                                         daemon=True)
         self._thread.start()
@@ -147,11 +163,21 @@ class CadfSink:
             return
         try:
             self._queue.put_nowait(event)
-        except queue.Full:
+        except self._queues.Full:
             self.dropped += 1
 
+    def _next(self):
+        if not self._green:
+            return self._queue.get()
+        import eventlet
+        while True:
+            try:
+                return self._queue.get_nowait()
+            except self._queues.Empty:
+                eventlet.sleep(POLL)
+
     def _publish(self):
-        while (event := self._queue.get()) is not None:
+        while (event := self._next()) is not None:
             try:
                 payload = build_event(event, self.host, self.uid, self.user, self.service,
                                       self.service_type).as_dict()
@@ -167,7 +193,7 @@ class CadfSink:
             return
         try:
             self._queue.put(None, timeout=timeout)
-        except queue.Full:
+        except self._queues.Full:
             return
         self._thread.join(timeout)
         if not self._thread.is_alive():
