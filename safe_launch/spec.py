@@ -28,8 +28,8 @@ class ServiceSpec:
     ``imports_eventlet``: importing the package imports eventlet, so
     "eventlet imported, nothing patched" is the state before patching.
     ``namespaces``: the oslo-config-generator namespaces whose options it
-    knows, recorded in ``safe_launch/data/<known_opts>`` by
-    tools/gen_known_opts.py.  ``requirements``: what it cannot start without
+    knows, recorded in ``known_opts`` (a file in ``safe_launch/data/``, or an
+    absolute path) by tools/gen_known_opts.py.  ``requirements``: what it cannot start without
     (:class:`safe_launch.requirements.Requirement`).  ``config_dirs``: where
     symlinked configuration may lead (default ``/etc/<project>``);
     ``audit_log``: the default audit trail (default

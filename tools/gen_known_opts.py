@@ -9,8 +9,9 @@ backend, and costs about a second: so it is done here, at build time.  Run it
 again after upgrading nova, cinder or an oslo library (a unit test fails until
 then):
 
-    python tools/gen_known_opts.py              # every built-in spec's file
-    python tools/gen_known_opts.py FILE OUTPUT  # one file (e.g. cinder.json)
+    python tools/gen_known_opts.py                # every built-in spec's file
+    python tools/gen_known_opts.py FILE OUTPUT    # one built-in file (cinder.json)
+    python tools/gen_known_opts.py MODULE:SPEC OUTPUT   # a third party's spec
 
 Each option is ``[type, flags(, deprecated names)]``: ``type`` indexes the top-level ``types``
 table (options share few distinct types), ``flags`` holds ``s`` (secret),
@@ -22,6 +23,7 @@ choices, min, max), plus what it leaves out and a check needs: regex,
 max_length, quotes, ignore_case, item and value types, URI schemes, IP version.
 """
 
+import importlib
 import importlib.metadata
 import importlib.util
 import json
@@ -199,7 +201,11 @@ def _auth_plugin_opts(table):
 
 
 def namespaces_of(name):
-    """The namespaces of every built-in spec whose data file is ``name``, in order."""
+    """The namespaces of ``MODULE:SPEC``, or of every built-in spec whose data file
+    is ``name``, in order."""
+    module, colon, attr = name.partition(":")
+    if colon:
+        return getattr(importlib.import_module(module), attr).namespaces
     found = [ns for s in specs.BUILTIN if s.known_opts == name for ns in s.namespaces]
     if not found:
         raise SystemExit("no built-in spec has the data file %s" % name)
