@@ -100,18 +100,19 @@ def phases(conf_path, audit_dir, budget):
     before, cold["files_before_parse"] = clock_us(files_before)
     _, parse_us = clock_us(lambda: parse.parse(spec, conf, list(decision.argv), before))
 
-    # launcher.Launch.register_secrets(): every secret of the accepted files
-    def register_secrets():
-        return masking.register_declared(launch.masker, conf, args, os.environ,
-                                         configfiles.sections_of(before),
-                                         secret_keys=validate.known_secret_keys(spec))
-    _, cold["register_secrets"] = clock_us(register_secrets)
+    # every secret of the accepted files, as the guard phase registers them
+    _, cold["register_secrets"] = clock_us(lambda: launch.register_secrets(before))
     records, cold["files_after_parse"] = clock_us(files_after)
     report, cold["eager_validation"] = clock_us(lambda: validate.eager_check(conf, records))
     assert report.ok, report.errors
     keys, cold["unknown_keys"] = clock_us(
         lambda: validate.unknown_keys(conf, records, spec, environ=os.environ))
     assert keys.ok, keys.errors
+    # the typed checks of the lazily registered options, and what the service
+    # cannot start without (issue 13's new checks)
+    lazy, cold["typed_and_required"] = clock_us(
+        lambda: validate.lazy_check(conf, records, os.environ, spec))
+    assert lazy.ok, lazy.errors
 
     def secrets():
         # launcher.Launch.phase_validate(): secret values of the parsed configuration
@@ -154,8 +155,9 @@ def phases(conf_path, audit_dir, budget):
         "files_after_parse": files_after,
         "eager_validation": lambda: validate.eager_check(conf, records),
         "unknown_keys": lambda: validate.unknown_keys(conf, records, spec, environ=os.environ),
+        "typed_and_required": lambda: validate.lazy_check(conf, records, os.environ, spec),
         "secret_values": secrets,
-        "register_secrets": register_secrets,
+        "register_secrets": lambda: launch.register_secrets(before),
         "resource_probe": resources.probe,
         "probe_and_worker_bound": probe_and_bound,
         "audit_record": record,

@@ -205,8 +205,9 @@ def fmt_s(value):
 # -- safe-launch check against oslo-config-validator -------------------------------------
 
 def full_sample(directory, env):
-    """nova's full sample config with every option set to its default (as
-    tests/functional/test_config_checks.py builds it)."""
+    """nova's full sample config with every option set to its default, and
+    the two database connections (as tests/functional/test_config_checks.py
+    builds it)."""
     sample = os.path.join(directory, "nova.conf.sample")
     argv = [os.path.join(BIN, "oslo-config-generator"), "--output-file", sample]
     for namespace in NOVA_SCHEDULER.namespaces:
@@ -216,8 +217,12 @@ def full_sample(directory, env):
     with open(sample) as f:
         for line in f.read().splitlines():
             match = re.match(r"^#([A-Za-z0-9_-]+) = (.*)$", line)
-            if match and not match.group(2).startswith("<"):      # skip <None>, <host> ...
+            # skip <None>, <host> ... and prose defaults (privsep: multiprocessing.cpu_count())
+            if match and not re.match(r"<|[\w.]+\(\)$", match.group(2)):
                 line = "%s = %s" % match.groups()
+            if line in ("[database]", "[api_database]"):    # what the scheduler needs
+                line += "\nconnection = sqlite:///%s" % os.path.join(directory,
+                                                                     line[1:-1] + ".sqlite")
             lines.append(line)
     conf = os.path.join(directory, "nova-full.conf")
     with open(conf, "w") as f:

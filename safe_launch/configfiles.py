@@ -147,8 +147,8 @@ def files_to_check(argv_decision, project, prog, environ, conf=None, records=Non
     """``[(path, kind)]`` of the files to check, in the order they are read.
 
     Without ``conf``: what the parse will read.  The default config files
-    and dirs (``<project>.conf``, ``<prog>.conf`` and ``.conf.d`` in ~/.nova,
-    ~, /etc/nova, /etc, $SNAP...) unless ``--config-file`` (resp.
+    and dirs (``<project>.conf``, ``<prog>.conf`` and ``.conf.d`` in ~/.<project>,
+    ~, /etc/<project>, /etc, $SNAP...) unless ``--config-file`` (resp.
     ``--config-dir``) is given, then each ``--config-file`` and
     ``--config-dir`` (the directory, then its ``*.conf``) in argv order.
 

@@ -25,7 +25,7 @@ EXIT_TABLE = (
     (ExitCode.OK, "clean stop (SIGTERM or SIGINT after launch)"),
     (ExitCode.USAGE, "bad command line"),
     (ExitCode.UNAVAILABLE,
-     "nova (or the service's package) is not installed or cannot be imported"),
+     "the service's package (nova, cinder) is not installed or cannot be imported"),
     (ExitCode.SOFTWARE, "unexpected internal error"),
     (ExitCode.OSERR, "the OS refused (fork, resources)"),
     (ExitCode.CANTCREAT, "a required output (the audit log) cannot be created"),

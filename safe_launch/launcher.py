@@ -31,7 +31,10 @@ class Launch:
         self.argv = list(argv)
         self.until = until
         self.masker = masking.Masker()
-        masking.register_declared(self.masker, None, self.argv, os.environ)   # heuristics
+        from safe_launch import validate
+        masking.register_declared(self.masker, None, self.argv, os.environ,
+                                  secret_keys=validate.known_secret_keys(spec),
+                                  plain_keys=validate.known_plain_keys(spec))
         self.console = events.ConsoleSink(spec.prog)
         self.emitter = events.Emitter([self.console] if sinks is None else sinks,
                                       mask=self.masker.mask)
@@ -67,6 +70,9 @@ class Launch:
         except LaunchError as exc:
             return self.failed(exc)
         except signals.StopRequested as exc:
+            if self.until is not None:      # a check that did not finish checked nothing
+                return self.failed(LaunchError(ExitCode.TEMPFAIL, "interrupted (%s) before "
+                                               "the check finished: nothing was checked" % exc))
             self.ensure_trail()
             self.emitter.emit(events.STOP_REQUESTED, summary="stop requested (%s) during %s"
                               % (exc, self.phase), signal=str(exc), phase=self.phase)
@@ -122,12 +128,11 @@ class Launch:
         the record too.
         """
         from safe_launch import argv
-        from safe_launch import masking
         from safe_launch import parse
         decision = None
         try:
             self.conf = parse.load_options(self.spec)
-            masking.register_declared(self.masker, self.conf, self.argv, os.environ)
+            self.register_secrets(())
             decision = argv.guard(self.argv, argv.cli_opts_of(self.conf),
                                   denied=self.conf.safe_launch.denied_cli_options)
             self.decisions["guard"] = decision      # refused too: it locates the files
@@ -148,7 +153,8 @@ class Launch:
         from safe_launch import validate
         masking.register_declared(self.masker, self.conf, self.argv, os.environ,
                                   configfiles.sections_of(records),
-                                  secret_keys=validate.known_secret_keys(self.spec))
+                                  secret_keys=validate.known_secret_keys(self.spec),
+                                  plain_keys=validate.known_plain_keys(self.spec))
 
     def started(self):
         from safe_launch import configfiles

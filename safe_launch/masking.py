@@ -310,23 +310,42 @@ def _group(group):
 
 
 class DeclaredSecrets:
-    """The options declared ``secret=True``, by (group, name).
+    """The options declared ``secret=True``, by (group, name), and the known
+    options declared not secret.
 
     ``keys``: normalized ``(group, name)`` pairs; group None means "in any
     group" (keystoneauth plugin options, registered in whichever group
-    names the plugin).
+    names the plugin).  ``plain``: the same for options known and declared
+    not secret.  The name heuristic (:func:`is_secret_name`) is for the
+    names nothing declares: a known option's own declaration wins, so the
+    value of ``[keystone_authtoken] service_token_roles`` ("service") is not
+    registered as a secret that would then mask the word everywhere.
     """
 
-    def __init__(self, keys=()):
+    def __init__(self, keys=(), plain=()):
         self.keys = frozenset((None if g is None else _group(g), _key(n)) for g, n in keys)
         self._flags = {n if g == "DEFAULT" else "%s_%s" % (g, n)
                        for g, n in self.keys if g is not None}
         self._anywhere = {n for g, n in self.keys if g is None}
+        plain = {(None if g is None else _group(g), _key(n)) for g, n in plain} - self.keys
+        self._plain = {k for k in plain if k[0] is not None}
+        self._plain_anywhere = {n for g, n in plain if g is None} - self._anywhere
+        self._plain_flags = {n if g == "DEFAULT" else "%s_%s" % (g, n) for g, n in self._plain}
 
     def covers(self, group, name):
         """Whether option ``name`` of section/group ``group`` is declared secret."""
         name = _key(name)
         return (_group(group), name) in self.keys or name in self._anywhere
+
+    def holds_secret(self, group, name):
+        """Whether the value of ``name`` in section/group ``group`` is a secret:
+        declared so, or not a known option and secret-named."""
+        if self.covers(group, name):
+            return True
+        key = _key(name)
+        if (_group(group), key) in self._plain or key in self._plain_anywhere:
+            return False
+        return is_secret_name(name)
 
     def flag(self, option_string):
         """Whether ``--group-name`` (any spelling) names a declared-secret option."""
@@ -334,31 +353,46 @@ class DeclaredSecrets:
         return flag in self._flags or any(flag == n or flag.endswith("_" + n)
                                           for n in self._anywhere)
 
+    def flag_holds_secret(self, option_string):
+        """:meth:`holds_secret` for a command-line flag (``--group-name``)."""
+        if self.flag(option_string):
+            return True
+        if _key(option_string) in self._plain_flags:
+            return False
+        return is_secret_name(option_string)
+
     def names(self):
         """The names structured data may carry these options under (argv keys, flags)."""
         return ({n if g == "DEFAULT" else "%s.%s" % (g, n)
                  for g, n in self.keys if g is not None} | self._flags)
 
 
-def declared_secrets(conf, secret_keys=()):
-    """:class:`DeclaredSecrets` of ``conf``'s registered options plus ``secret_keys``.
+def declared_secrets(conf, secret_keys=(), plain_keys=()):
+    """:class:`DeclaredSecrets` of ``conf``'s registered options plus
+    ``secret_keys`` and ``plain_keys``.
 
     Every ``secret=True`` option registered on ``conf`` (None: none) under
-    its name, its dest and each deprecated name and group; ``secret_keys``:
-    ``(group, name)`` of secret options registered later (oslo.messaging's
-    transport_url, keystonemiddleware ...), group None for any group.
+    its name, its dest and each deprecated name and group, and every other
+    registered option as known not secret; ``secret_keys``/``plain_keys``:
+    ``(group, name)`` of the secret/other options registered later
+    (oslo.messaging's transport_url, keystonemiddleware ...), group None for
+    any group.
     """
     keys = set(secret_keys)
+    plain = set(plain_keys)
     if conf is not None:
         from safe_launch import validate
         for group, opt in validate.registered_opts(conf):
             if opt.secret:
                 keys.update(((group, opt.dest), (group, opt.name)))
                 keys.update((d.group or group, d.name or opt.dest) for d in opt.deprecated_opts)
-    return DeclaredSecrets(keys)
+            else:
+                plain.update(((group, opt.dest), (group, opt.name)))
+    return DeclaredSecrets(keys, plain)
 
 
-def register_declared(masker, conf, argv=(), environ=None, file_sections=(), secret_keys=()):
+def register_declared(masker, conf, argv=(), environ=None, file_sections=(), secret_keys=(),
+                      plain_keys=()):
     """Register with ``masker`` every secret the launch is given; call it first.
 
     Right after the service's options are registered (before the argv
@@ -372,7 +406,7 @@ def register_declared(masker, conf, argv=(), environ=None, file_sections=(), sec
     become secret keys for structured data.  ``conf`` None: heuristics only.
     Returns the :class:`DeclaredSecrets` used.
     """
-    declared = declared_secrets(conf, secret_keys)
+    declared = declared_secrets(conf, secret_keys, plain_keys)
     values = (secret_values_from_argv(argv, declared)
               | secret_values_from_env(environ, declared))
     for sections in file_sections:
@@ -437,14 +471,15 @@ def secret_values_from_conf(conf):
 def secret_values_from_argv(argv, declared=_NOTHING_DECLARED):
     """Values given to secret options in ``argv`` and URL passwords in it.
 
-    Secret options: secret-named or ``declared`` (``--vault-approle-role-id``);
+    Secret options: ``declared`` (``--vault-approle-role-id``) or, unless
+    known and not declared secret, secret-named (:meth:`DeclaredSecrets.flag_holds_secret`);
     both ``--opt=value`` and ``--opt value``; register them so that an echo
     of the value elsewhere (an error message) is masked too.
     """
     found = set()
     for i, arg in enumerate(argv):
         name, eq, value = arg.partition("=")
-        if arg.startswith("-") and (is_secret_name(name) or declared.flag(name)):
+        if arg.startswith("-") and declared.flag_holds_secret(name):
             if eq:
                 found.add(value)
             elif i + 1 < len(argv) and not argv[i + 1].startswith("--"):
@@ -457,16 +492,18 @@ def secret_values_from_env(environ=None, declared=_NOTHING_DECLARED):
     """Secrets in the environment.
 
     The values of secret-named ``OS_*`` variables (``OS_PASSWORD``,
-    ``OS_TOKEN``, oslo.config's ``OS_DATABASE__CONNECTION``), of
-    ``OS_<GROUP>__<OPT>`` for a ``declared`` option, and the URL passwords in
-    any variable.
+    ``OS_TOKEN``), of oslo.config's ``OS_<GROUP>__<OPT>`` when that option
+    holds a secret (:meth:`DeclaredSecrets.holds_secret`:
+    ``OS_DATABASE__CONNECTION``, but not
+    ``OS_KEYSTONE_AUTHTOKEN__SERVICE_TOKEN_ROLES``), and the URL passwords
+    in any variable.
     """
     found = set()
     for name, value in (os.environ if environ is None else environ).items():
         found.update(url_passwords(value))
         if name.startswith("OS_"):
             group, sep, option = name[3:].partition("__")
-            if is_secret_name(name) or (sep and declared.covers(group, option)):
+            if declared.holds_secret(group, option) if sep else is_secret_name(name):
                 found.add(value)
     return found
 
@@ -475,13 +512,14 @@ def secret_values_from_sections(sections, declared=_NOTHING_DECLARED):
     """Secrets in the raw values of one config file, whether oslo.config can read them or not.
 
     ``sections``: ``{section: {key: [values]}}``.  URL passwords in every
-    value; every value of a key that is secret-named or names a ``declared``
-    option (its deprecated names included).
+    value; every value of a key that holds a secret
+    (:meth:`DeclaredSecrets.holds_secret`: declared, deprecated names
+    included, or secret-named and not a known option).
     """
     found = set()
     for section, keys in sections.items():
         for key, values in keys.items():
-            secret = is_secret_name(key) or declared.covers(section, key)
+            secret = declared.holds_secret(section, key)
             for value in values:
                 found.update(url_passwords(value))
                 if secret:

@@ -89,18 +89,6 @@ class Resources:
         cpus = fractions.Fraction(self.cpus_allowed)
         return cpus if self.cpu_quota is None else min(cpus, self.cpu_quota)
 
-    def as_dict(self):
-        """JSON-ready figures for events and ``safe-launch check``."""
-        return {
-            "cpu_limit": self.cpu_limit, "cpus_allowed": self.cpus_allowed,
-            "cpu_quota": None if self.cpu_quota is None else str(self.cpu_quota),
-            "memory_available": self.memory_available, "memory_limit": self.memory_limit,
-            "memory_total": self.memory_total, "pids_available": self.pids_available,
-            "cgroups": {c: dataclasses.asdict(g) for c, g in self.cgroups.items()},
-            "sources": dict(self.sources), "warnings": list(self.warnings),
-            "process_limit": self.process_limit,
-        }
-
 
 # -- pure parsers ----------------------------------------------------------------
 

@@ -98,7 +98,25 @@ def serve(spec, server, workers, conf, reports):
     adapters.of(spec).before_serve()
     signals.own_process_group()
     wrapped = ReportingService(server, reports, debug=conf.debug)
-    return oslo_service.launch(conf, wrapped, workers=workers, restart_method="mutate")
+    return oslo_service.launch(conf, wrapped, workers=workers, restart_method="mutate",
+                               **fork_only())
+
+
+def fork_only():
+    """The threading backend's workers are forked, never spawned.
+
+    Workers inherit what the launcher set up before the fork: the readiness
+    and die-with-master pipes (:mod:`safe_launch.supervise`), the masker,
+    the audit file re-opened at fork, the hardened process state.  A spawned
+    worker is a fresh interpreter that has none of them, so the start method
+    is fixed here rather than left to oslo.service's default (fork where
+    available, today).  The eventlet backend always forks and takes no such
+    argument.
+    """
+    from oslo_service import backend
+    if backend.get_backend_type() == backend.BackendType.THREADING:
+        return {"start_method": "fork"}
+    return {}
 
 
 def wait(launcher):

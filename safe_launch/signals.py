@@ -207,7 +207,7 @@ def adopt(launcher, on_stop, on_reload):
         for name in ("SIGTERM", "SIGINT"):
             handler.add_handler(name, lambda signo, frame: on_stop(signo))
         _check_hup_first(handler, on_reload)
-        return False
+        return
     dispatch = manager._on_signal_received
 
     def on_signal(sig):
@@ -224,7 +224,6 @@ def adopt(launcher, on_stop, on_reload):
 
     manager._on_signal_received = on_signal
     manager.register_hooks(on_new_worker=_ignore_sigint_in_worker)
-    return True
 
 
 def _serve_in_process(launcher, handler, on_stop):

@@ -67,10 +67,6 @@ class ValidationReport:
         return ValidationReport(self.errors + other.errors, self.warnings + other.warnings,
                                 self.env_sources + other.env_sources)
 
-    def summary(self):
-        return "validate: %d error(s), %d warning(s), %d value(s) from the environment" % (
-            len(self.errors), len(self.warnings), len(self.env_sources))
-
 
 def env_name(group, option):
     """The environment variable oslo.config reads ``option`` of ``group`` from."""
@@ -226,20 +222,31 @@ def known_opts_path(service):
     return os.path.join(DATA, service.known_opts)
 
 
-@functools.lru_cache(maxsize=4)
 def known_secret_keys(service):
     """``(group, name)`` of every option the namespaces and keystoneauth's
     plugins declare secret, registered at parse time or not (group None:
     a keystoneauth option, in whichever group loads the plugin).  For the
     masker, before anything can print their values."""
+    return _known_keys(service)[0]
+
+
+def known_plain_keys(service):
+    """``(group, name)`` of every other known option, as :func:`known_secret_keys`:
+    for the masker, whose name heuristic is only for names nothing declares."""
+    return _known_keys(service)[1]
+
+
+@functools.lru_cache(maxsize=4)
+def _known_keys(service):
     data = _known_opts_json(service.known_opts)
-    keys = set()
+    keys = (set(), set())
     for ns in service.namespaces:
         for group, opts in data["namespaces"][ns]["opts"].items():
-            keys.update((group, name) for name, entry in opts.items() if "s" in entry[1])
-    keys.update((None, name) for name, entry in data["auth_plugin_opts"]["opts"].items()
-                if "s" in entry[1])
-    return frozenset(keys)
+            for name, entry in opts.items():
+                keys["s" not in entry[1]].add((group, name))
+    for name, entry in data["auth_plugin_opts"]["opts"].items():
+        keys["s" not in entry[1]].add((None, name))
+    return frozenset(keys[0]), frozenset(keys[1])
 
 
 @dataclasses.dataclass(frozen=True)

@@ -29,7 +29,8 @@ def mark_patched():
     monkey_patch.MONKEY_PATCHED = True
     if eventlet.patcher.is_monkey_patched("thread"):
         # What cinder's own patch() adds (bug 1863021): the original
-        # current_thread must see the patched module's _active.
+        # current_thread must see the patched module's _active (private:
+        # pinned in tests/unit/test_internals.py).
         import __original_module_threading as orig_threading
         orig_threading.current_thread.__globals__["_active"] = threading._active
 

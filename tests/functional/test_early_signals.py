@@ -135,3 +135,17 @@ def test_when_the_stop_holds(make_env, launch):
             assert code in (0, -signal.SIGTERM), (delay, code, proc.output())
     print("\nSIGTERM after (ms, reached, exit):", seen, file=sys.stderr)
     assert seen[-1][1:] == ("main", 0), seen
+
+
+def test_a_check_interrupted_by_a_stop_is_not_reported_ok(make_env, launch, tmp_path):
+    """``safe-launch check`` stopped before it finished checked nothing: 75, not "ok"."""
+    env = make_env(workers=1)
+    proc = launch([bin_path("safe-launch"), "check", "--config-file", env.conf],
+                  env=held_env(tmp_path, "safe_launch.patching"))
+    assert until(lambda: os.path.exists(tmp_path / "held"), 60, interval=0.01), proc.output()
+    proc.signal(signal.SIGTERM)
+    assert proc.wait(30) == 75, proc.output()
+    out = proc.output()
+    assert "interrupted (SIGTERM) before the check finished" in out, out
+    assert "(exit 75)" in out and "ok (exit" not in out, out
+    assert not raw_tracebacks(out), out

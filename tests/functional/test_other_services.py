@@ -71,17 +71,23 @@ def notify_socket(tmp_path):
     sock.close()
 
 
-def test_cinder_scheduler_row_ready_stop_and_audit(make_cinder_env, launch, notify_socket):
-    path, sock = notify_socket
-    env = make_cinder_env()
-    proc = launch([bin_path(CINDER), "--config-file", env.conf],
-                  env=dict(os.environ, NOTIFY_SOCKET=path))
+def until_ready(sock, proc):
+    """The sd_notify messages up to READY=1 (test_readiness.py's way)."""
     messages = []
     while not any("READY=1" in m for m in messages):
         try:
             messages.append(sock.recv(4096).decode())
         except socket.timeout:
             pytest.fail("no READY=1: %s\n%s" % (messages, proc.output()[-3000:]))
+    return messages
+
+
+def test_cinder_scheduler_row_ready_stop_and_audit(make_cinder_env, launch, notify_socket):
+    path, sock = notify_socket
+    env = make_cinder_env()
+    proc = launch([bin_path(CINDER), "--config-file", env.conf],
+                  env=dict(os.environ, NOTIFY_SOCKET=path))
+    messages = until_ready(sock, proc)
     # READY=1 only once start() returned: the services row exists by then.
     assert env.services("cinder-scheduler")[0][:3] == (
         "sandbox", "cinder-scheduler", "cinder-scheduler"), proc.output()
@@ -154,13 +160,17 @@ def test_cinder_scheduler_on_rabbitmq_publishes_cadf_naming_it(make_cinder_env, 
 # -- nova-conductor-safe ------------------------------------------------------------
 
 
-def test_nova_conductor_on_rabbitmq_row_ready_stop_audit_and_cadf(make_env, launch, rabbit):
+def test_nova_conductor_on_rabbitmq_row_ready_stop_audit_and_cadf(
+        make_env, launch, rabbit, notify_socket):
+    path, sock = notify_socket
     listener = cadf_listener(launch, rabbit, "nova")
     env = make_env(transport_url=rabbit.url, extra="\n[conductor]\nworkers = 1\n")
-    proc = launch([bin_path(CONDUCTOR), "--config-file", env.conf])
-    rows = until(lambda: env.services("nova-conductor"), 60)
+    proc = launch([bin_path(CONDUCTOR), "--config-file", env.conf],
+                  env=dict(os.environ, NOTIFY_SOCKET=path))
+    until_ready(sock, proc)
+    rows = env.services("nova-conductor")
     assert rows and rows[0][:3] == ("sandbox", "nova-conductor", "conductor"), proc.output()
-    assert until(lambda: ready(proc, CONDUCTOR), 60), proc.output()[-3000:]
+    assert ready(proc, CONDUCTOR), proc.output()[-3000:]
     proc.signal(signal.SIGTERM)
     assert proc.wait(30) == 0, proc.output()[-3000:]
     verify(env.dir)

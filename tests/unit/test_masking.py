@@ -20,6 +20,7 @@ from safe_launch import events
 from safe_launch import journal
 from safe_launch import masking
 from safe_launch.masking import MASK
+from safe_launch.spec import NOVA_SCHEDULER
 from safe_launch import validate
 
 # (text, secrets that must not survive, text that must survive).  The first
@@ -355,7 +356,6 @@ def harmless_conf():
 
 def test_nova_declares_secrets_the_name_heuristic_misses_and_all_are_declared():
     from safe_launch import parse
-    from safe_launch.spec import NOVA_SCHEDULER
     conf = parse.load_options(NOVA_SCHEDULER)
     declared = masking.declared_secrets(conf)
     harmless = {(g, o.dest) for g, o in validate.registered_opts(conf)
@@ -511,3 +511,27 @@ def test_a_substitution_in_a_secret_is_masked_where_oslo_quotes_it_only():
     assert masker("no such option approle_secret_id in group [vault]") == \
         "no such *** in group [vault]"
     assert masker("[vault] approle_secret_id: bad") == "[vault] approle_secret_id: bad"
+
+
+def test_a_known_plain_option_with_a_secret_looking_name_does_not_mask_its_value_everywhere():
+    """``[keystone_authtoken] service_token_roles = service`` (nova's sample):
+    the name says "token" but the option is declared not secret; registering
+    "service" would mangle every later message ("the *** cannot start")."""
+    secret = nonce()
+    plain = [("keystone_authtoken", "service_token_roles"), (None, "username")]
+    masker = masking.Masker()
+    masking.register_declared(
+        masker, None, ["--placement-username", "operator"],
+        {"OS_KEYSTONE_AUTHTOKEN__SERVICE_TOKEN_ROLES": "service",
+         "OS_KEYSTONE_AUTHTOKEN__ADMIN_TOKEN": secret},
+        [{"keystone_authtoken": {"service_token_roles": ["service"],
+                                 "unknown_token": [secret + "x"]}}],
+        secret_keys=[("DEFAULT", "transport_url")], plain_keys=plain)
+    text = masker("the service cannot start; operator; %s %sx" % (secret, secret))
+    assert text.startswith("the service cannot start; operator; ")
+    assert secret not in text
+    # the real data: nova's sample values never become secrets by their names alone
+    assert ("keystone_authtoken", "service_token_roles") in validate.known_plain_keys(
+        NOVA_SCHEDULER)
+    assert ("keystone_authtoken", "memcache_secret_key") in validate.known_secret_keys(
+        NOVA_SCHEDULER)
