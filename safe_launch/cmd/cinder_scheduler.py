@@ -4,7 +4,7 @@ from safe_launch.cmd import launch
 
 
 def main():
-    launch("CINDER_SCHEDULER")
+    launch("CINDER_SCHEDULER", "cinder-scheduler-safe")
 
 
 if __name__ == "__main__":

@@ -4,7 +4,7 @@ from safe_launch.cmd import launch
 
 
 def main():
-    launch("NOVA_CONDUCTOR")
+    launch("NOVA_CONDUCTOR", "nova-conductor-safe")
 
 
 if __name__ == "__main__":

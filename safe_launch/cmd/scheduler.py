@@ -4,7 +4,7 @@ from safe_launch.cmd import launch
 
 
 def main():
-    launch("NOVA_SCHEDULER")
+    launch("NOVA_SCHEDULER", "nova-scheduler-safe")
 
 
 if __name__ == "__main__":
