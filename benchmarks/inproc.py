@@ -116,12 +116,12 @@ def phases(conf_path, audit_dir, budget):
     report, cold["eager_validation"] = clock_us(lambda: validate.eager_check(conf, records))
     assert report.ok, report.errors
     keys, cold["unknown_keys"] = clock_us(
-        lambda: validate.unknown_keys(conf, records, environ=os.environ))
+        lambda: validate.unknown_keys(conf, records, spec, environ=os.environ))
     assert keys.ok, keys.errors
     # the typed checks of the lazily registered options, and what the service
     # cannot start without (issue 13's new checks)
     lazy, cold["typed_and_required"] = clock_us(
-        lambda: validate.lazy_check(conf, records, os.environ, spec.binary))
+        lambda: validate.lazy_check(conf, records, os.environ, spec))
     assert lazy.ok, lazy.errors
 
     def secrets():
@@ -165,9 +165,8 @@ def phases(conf_path, audit_dir, budget):
         "files_before_parse": files_before,
         "files_after_parse": files_after,
         "eager_validation": lambda: validate.eager_check(conf, records),
-        "unknown_keys": lambda: validate.unknown_keys(conf, records, environ=os.environ),
-        "typed_and_required": lambda: validate.lazy_check(conf, records, os.environ,
-                                                          spec.binary),
+        "unknown_keys": lambda: validate.unknown_keys(conf, records, spec, environ=os.environ),
+        "typed_and_required": lambda: validate.lazy_check(conf, records, os.environ, spec),
         "secret_values": secrets,
         "register_secrets": lambda: launch.register_secrets(before),
         "resource_probe": resources.probe,

@@ -23,7 +23,7 @@ import tempfile
 import time
 
 from safe_launch import sandbox
-from safe_launch import validate
+from safe_launch.spec import NOVA_SCHEDULER
 
 from benchmarks import schedreport
 from benchmarks import services
@@ -212,7 +212,7 @@ def full_sample(directory, env):
     builds it)."""
     sample = os.path.join(directory, "nova.conf.sample")
     argv = [os.path.join(BIN, "oslo-config-generator"), "--output-file", sample]
-    for namespace in validate.NOVA_NAMESPACES:
+    for namespace in NOVA_SCHEDULER.namespaces:
         argv += ["--namespace", namespace]
     subprocess.run(argv, check=True, capture_output=True, timeout=300, env=env)
     lines = []
@@ -243,7 +243,7 @@ def timed(argv, env):
 
 def check_vs_validator(directory, env, reps):
     conf, keys = full_sample(directory, env)
-    namespaces = [a for ns in validate.NOVA_NAMESPACES for a in ("--namespace", ns)]
+    namespaces = [a for ns in NOVA_SCHEDULER.namespaces for a in ("--namespace", ns)]
     commands = {
         "safe-launch check": [os.path.join(BIN, "safe-launch"), "check", "--config-file", conf],
         # The validator's own --config-file is for its options; the file to
@@ -722,18 +722,18 @@ def report(ctx):
     cv = ctx["check"]
     chk, val = cv["tools"]["safe-launch check"], cv["tools"]["oslo-config-validator"]
     w("## `safe-launch check` vs `oslo-config-validator` on nova's full sample config\n")
-    w("The file: `oslo-config-generator` over `safe_launch.validate.NOVA_NAMESPACES` (%s), "
+    w("The file: `oslo-config-generator` over `safe_launch.NOVA_SCHEDULER.namespaces` (%s), "
       "every option uncommented at its default except `<...>` placeholders: %d lines, %d "
       "keys set. Both tools get the same file and the same namespaces; wall time of the "
       "whole command (interpreter start included), one unmeasured run each first, then "
       "%d interleaved runs each.\n"
-      % (", ".join(validate.NOVA_NAMESPACES), cv["conf_lines"], cv["keys"], len(chk["times"])))
+      % (", ".join(NOVA_SCHEDULER.namespaces), cv["conf_lines"], cv["keys"], len(chk["times"])))
     w("| command | median (s) | runs (s) | exit | errors | warnings |\n|---|---|---|---|---|---|")
     for name, t in (("safe-launch check", chk), ("oslo-config-validator", val)):
         w("| `%s` | %.3f | %s | %s | %s | %s |" % (
             "safe-launch check --config-file nova-full.conf" if name == "safe-launch check"
             else "oslo-config-validator --input-file nova-full.conf --namespace ... (x%d)"
-            % len(validate.NOVA_NAMESPACES),
+            % len(NOVA_SCHEDULER.namespaces),
             t["median"], " ".join("%.3f" % x for x in t["times"]), t["exit"], t["errors"],
             t["warnings"]))
     w("\nRatio check / validator: %.2f. safe-launch's warnings are the deprecated-for-removal "

@@ -14,8 +14,10 @@ Mapping: ``launch.started`` -> activity/start/pending; decisions (argv,
 config, workers, patching, reload) -> control/evaluate with a policy reason;
 ``stop.requested``, ``service.stopped``, ``worker.died`` -> stop; failures
 carry ``Reason('sysexits', <exit code>)``.  Initiator
-``service/security/account/user`` (the launching user), target
-``service/compute/scheduler``, observer ``service/security`` (safe-launch);
+``service/security/account/user`` (the launching user), target the
+service, typed by its spec (``service/compute/scheduler`` for
+nova-scheduler, ``service/storage/block/scheduler`` for cinder-scheduler),
+observer ``service/security`` (safe-launch);
 the launch id is the ``correlation_id`` tag; the masked event is attached.
 
 ``import oslo_messaging`` imports eventlet: it happens in the constructor,
@@ -24,15 +26,15 @@ which the launcher calls only after the concurrency backend is chosen.
 
 import os
 import pwd
-import queue
 import socket
+import sys
 import threading
 import uuid
 
 from safe_launch import events
+from safe_launch import supervise
 
 EVENT_TYPE_PREFIX = "audit.safe_launch."
-SCHEDULER_TYPE = "service/compute/scheduler"
 _NS = uuid.uuid5(uuid.NAMESPACE_URL, "urn:safe-launch")
 _CONTROL = frozenset((events.ARGV_CHECKED, events.HYGIENE_APPLIED, events.CONFIG_PARSED,
                       events.CONFIG_VALIDATED,
@@ -45,11 +47,20 @@ _ACTIONS = {events.LAUNCH_STARTED: "start", events.SERVICE_CREATED: "create",
 _OUTCOMES = frozenset(("success", "failure", "pending", "unknown"))
 
 
+POLL = 0.05        # seconds between looks at the queue, in eventlet mode
+
+
+def _green_threads():
+    """Whether eventlet patched threading: this sink's thread is then a greenthread."""
+    patcher = sys.modules.get("eventlet.patcher")
+    return bool(patcher and patcher.is_monkey_patched("thread"))
+
+
 def _id(*parts):
     return str(uuid.uuid5(_NS, "/".join(map(str, parts))))
 
 
-def build_event(event, host, uid, user, service="nova-scheduler", service_type=SCHEDULER_TYPE):
+def build_event(event, host, uid, user, service, service_type):
     """The pycadf ``Event`` for a (masked) safe_launch ``event``."""
     from pycadf import attachment
     from pycadf import cadftype
@@ -103,8 +114,8 @@ class CadfSink:
     notifier, which logs delivery errors (a dead broker) instead of raising.
     """
 
-    def __init__(self, conf, transport=None, publisher_id=None, service="nova-scheduler",
-                 service_type=SCHEDULER_TYPE, queue_size=256, on_failure=None):
+    def __init__(self, conf, service, service_type, transport=None, publisher_id=None,
+                 queue_size=256, on_failure=None):
         import logging
 
         import oslo_messaging
@@ -125,7 +136,13 @@ class CadfSink:
         # counted sink failure, not a multi-line dump on stderr.
         logging.getLogger("oslo_messaging.notify.messaging").addFilter(self._delivery_failed)
         self._pid = os.getpid()
-        self._queue = queue.Queue(queue_size)
+        # A native queue: handle() also runs in native threads (the monitor),
+        # and in eventlet mode this sink's thread is a greenthread, which a
+        # green queue would never wake from another OS thread; so there it
+        # polls (_next).
+        self._queues = supervise.native("queue")
+        self._queue = self._queues.Queue(queue_size)
+        self._green = _green_threads()
         self._thread = threading.Thread(target=self._publish, name="safe-launch-cadf",
                                         daemon=True)
         self._thread.start()
@@ -147,11 +164,21 @@ class CadfSink:
             return
         try:
             self._queue.put_nowait(event)
-        except queue.Full:
+        except self._queues.Full:
             self.dropped += 1
 
+    def _next(self):
+        if not self._green:
+            return self._queue.get()
+        import eventlet
+        while True:
+            try:
+                return self._queue.get_nowait()
+            except self._queues.Empty:
+                eventlet.sleep(POLL)
+
     def _publish(self):
-        while (event := self._queue.get()) is not None:
+        while (event := self._next()) is not None:
             try:
                 payload = build_event(event, self.host, self.uid, self.user, self.service,
                                       self.service_type).as_dict()
@@ -167,7 +194,7 @@ class CadfSink:
             return
         try:
             self._queue.put(None, timeout=timeout)
-        except queue.Full:
+        except self._queues.Full:
             return
         self._thread.join(timeout)
         if not self._thread.is_alive():

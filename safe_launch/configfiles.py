@@ -52,7 +52,7 @@ from oslo_config import iniparser
 from safe_launch.errors import ExitCode, LaunchError
 
 MAX_SIZE = 4 * 2 ** 20
-DEFAULT_ALLOWED_DIRS = ("/etc/nova", "/etc/safe_launch")
+DEFAULT_ALLOWED_DIRS = ("/etc/safe_launch",)
 POLICIES = ("default", "strict", "off")
 DIR_KINDS = frozenset(("config-dir", "default-config-dir", "policy-dir"))
 CONFIG_KINDS = frozenset(("config-file", "default-config-file", "config-dir-file"))
@@ -147,8 +147,8 @@ def files_to_check(argv_decision, project, prog, environ, conf=None, records=Non
     """``[(path, kind)]`` of the files to check, in the order they are read.
 
     Without ``conf``: what the parse will read.  The default config files
-    and dirs (``<project>.conf``, ``<prog>.conf`` and ``.conf.d`` in ~/.nova,
-    ~, /etc/nova, /etc, $SNAP...) unless ``--config-file`` (resp.
+    and dirs (``<project>.conf``, ``<prog>.conf`` and ``.conf.d`` in ~/.<project>,
+    ~, /etc/<project>, /etc, $SNAP...) unless ``--config-file`` (resp.
     ``--config-dir``) is given, then each ``--config-file`` and
     ``--config-dir`` (the directory, then its ``*.conf``) in argv order.
 
@@ -365,15 +365,16 @@ def raw_value(files, section, key):
     return value, source
 
 
-def allowed_dirs(argv_decision, environ):
+def allowed_dirs(argv_decision, environ, config_dirs=()):
     """Where symlinks may lead, for :func:`check_file`.
 
-    /etc/nova, /etc/safe_launch and the directories the operator named: that
-    of each --config-file and each --config-dir.
+    The service's own ``config_dirs`` (its spec's: /etc/nova, /etc/cinder),
+    /etc/safe_launch and the directories the operator named: that of each
+    --config-file and each --config-dir.
     """
     named = [os.path.dirname(_fixpath(v, environ)) if key == "config_file"
              else _fixpath(v, environ) for key, v in argv_decision.config_args]
-    return tuple(dict.fromkeys(list(DEFAULT_ALLOWED_DIRS) + named))
+    return tuple(dict.fromkeys(list(config_dirs) + list(DEFAULT_ALLOWED_DIRS) + named))
 
 
 def _resolve(path):
@@ -618,20 +619,21 @@ def trusted_uids(service_user):
     return (0, os.geteuid() if uid is None else uid)
 
 
-def accept(path, kind, policy, guard, environ, service_user=None, links=None):
+def accept(path, kind, policy, guard, environ, service_user=None, links=None, config_dirs=()):
     """:func:`check_file` with the launch's trust: the one call every path makes.
 
     ``policy`` None: before the launch's parse, when the policy is not known
     yet: the type rules and where symlinks lead (``links``), trusting root
     and our euid.  After it, ``policy`` with root and ``service_user``
     (group: its group, for ``strict``).  Symlinks may lead into the
-    directories :func:`allowed_dirs` names.
+    directories :func:`allowed_dirs` names (``config_dirs``: the spec's).
     """
     if policy is None:
         policy, links = "off", True
     trusted_gid = service_account(service_user)[1] if service_user else None
     return check_file(path, kind, policy, trusted_uids=trusted_uids(service_user),
-                      trusted_gid=trusted_gid, allowed_dirs=allowed_dirs(guard, environ),
+                      trusted_gid=trusted_gid,
+                      allowed_dirs=allowed_dirs(guard, environ, config_dirs),
                       links=links)
 
 

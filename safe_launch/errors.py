@@ -32,7 +32,7 @@ EXIT_TABLE = (
     (ExitCode.USAGE, "bad command line (`safe-launch` too: argparse's 2 becomes 64)"),
     (ExitCode.NOINPUT, "`safe-launch audit verify` or `audit show`: FILE cannot be read"),
     (ExitCode.UNAVAILABLE,
-     "nova (or the service's package) is not installed or cannot be imported"),
+     "the service's package (nova, cinder) is not installed or cannot be imported"),
     (ExitCode.SOFTWARE, "unexpected internal error"),
     (ExitCode.OSERR, "the OS refused (fork, resources)"),
     (ExitCode.CANTCREAT, "a required output (the audit log) cannot be created"),

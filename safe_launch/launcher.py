@@ -47,8 +47,8 @@ class Launch:
         self.masker = masking.Masker()
         from safe_launch import validate
         masking.register_declared(self.masker, None, self.argv, os.environ,
-                                  secret_keys=validate.known_secret_keys(),
-                                  plain_keys=validate.known_plain_keys())
+                                  secret_keys=validate.known_secret_keys(spec),
+                                  plain_keys=validate.known_plain_keys(spec))
         self.console = events.ConsoleSink(spec.prog)
         self.emitter = events.Emitter([self.console] if sinks is None else sinks,
                                       mask=self.masker.mask)
@@ -185,8 +185,8 @@ class Launch:
         from safe_launch import validate
         masking.register_declared(self.masker, self.conf, self.argv, os.environ,
                                   configfiles.sections_of(records),
-                                  secret_keys=validate.known_secret_keys(),
-                                  plain_keys=validate.known_plain_keys())
+                                  secret_keys=validate.known_secret_keys(self.spec),
+                                  plain_keys=validate.known_plain_keys(self.spec))
 
     def doing(self):
         """What this run of the pipeline does, as the started record says it."""
@@ -252,11 +252,11 @@ class Launch:
         from safe_launch import trail
         if self.until is not None:
             return
-        settings = settings or trail.settings(self.files, os.environ)
+        settings = settings or trail.settings(self.files, os.environ, self.spec)
         if settings.deferred and required:
             return
         if settings.deferred:
-            settings = trail.at_default(settings)
+            settings = trail.at_default(settings, self.spec)
         self.trail_settings = settings
         try:
             sink = trail.open_file(settings)
@@ -292,12 +292,12 @@ class Launch:
         settings = None
         if "parse" in self.decisions:
             try:
-                settings = trail.settings(self.files, os.environ, self.conf)
+                settings = trail.settings(self.files, os.environ, self.spec, self.conf)
             except Exception:       # an invalid [safe_launch] value: the raw reading
                 pass
-        settings = settings or trail.settings(self.files, os.environ)
+        settings = settings or trail.settings(self.files, os.environ, self.spec)
         if settings.deferred:
-            settings = trail.at_default(settings)
+            settings = trail.at_default(settings, self.spec)
         if settings != self.trail_settings:     # not tried yet
             self.open_trail(required=False, settings=settings)
 
@@ -310,7 +310,7 @@ class Launch:
         from safe_launch import trail
         if self.until is not None:
             return
-        settings = trail.settings(self.files, os.environ, self.conf)
+        settings = trail.settings(self.files, os.environ, self.spec, self.conf)
         old = self.trail
         if old is not None and settings == self.trail_settings:
             return
@@ -330,10 +330,11 @@ class Launch:
             return
         import oslo_messaging
         from safe_launch import cadf
-        # The exchange nova's set_lib_defaults() would set later (create phase).
+        # The exchange the project's own defaults would set later (create phase).
         oslo_messaging.set_transport_defaults(control_exchange=self.spec.project)
         try:
             sink = cadf.CadfSink(self.conf, service=self.spec.binary,
+                                 service_type=self.spec.cadf_type,
                                  on_failure=lambda exc: self.emitter.sink_failed("CadfSink", exc))
         except Exception as exc:        # fail-open: counted and reported once
             self.emitter.sink_failed("CadfSink", exc)
@@ -343,6 +344,9 @@ class Launch:
     def phase_workers(self):
         from safe_launch import resources
         from safe_launch import workers
+        if not self.spec.forks:
+            self.decide("workers", events.WORKERS_BOUNDED, workers.ONE_PROCESS)
+            return
         group = self.conf[self.spec.workers_group] if self.spec.workers_group else self.conf
         requested = group[self.spec.workers_name]
         policy = self.conf.safe_launch
@@ -368,12 +372,11 @@ class Launch:
     def phase_patching(self):
         from safe_launch import patching
         conf = self.conf
-        location = conf.get_location("concurrency_backend")
-        decision = patching.decide(os.environ, conf.concurrency_backend,
-                                   location.detail if location else "default",
+        decision = patching.decide(os.environ, *patching.configured(self.spec, conf),
                                    self.spec.default_backend,
-                                   conf.safe_launch.monkey_patch_allowlist)
-        decision = patching.apply(decision, strict=conf.safe_launch.strict_patching)
+                                   conf.safe_launch.monkey_patch_allowlist,
+                                   env=self.spec.patching_env, option=self.spec.backend_opt)
+        decision = patching.apply(decision, self.spec, strict=conf.safe_launch.strict_patching)
         self.decide("patching", events.PATCHING_APPLIED, decision)
         self.open_notifications()
 
@@ -445,7 +448,7 @@ class Launch:
                                          on_change=self._on_change,
                                          start_timeout=self.start_time_left(),
                                          on_start_timeout=self._on_start_timeout)
-        self.launcher = service.serve(self.server, self.decisions["workers"].effective,
+        self.launcher = service.serve(self.spec, self.server, self.decisions["workers"].effective,
                                       self.conf, reports)
         signals.adopt(self.launcher, self._on_stop, self._on_reload)
         self.monitor.start()
@@ -589,7 +592,8 @@ class Launch:
         decision = reload.check(self.conf, self.decisions["guard"], self.spec,
                                 register=self.register_secrets, overridden={
                                     (self.spec.workers_group or "DEFAULT",
-                                     self.spec.workers_name): workers.requested})
+                                     self.spec.workers_name): workers.requested}
+                                if self.spec.forks else {})
         if decision.ok and not self.monitor.restarting():
             self.reload_again = True
             self.emitter.emit(events.RELOAD_COALESCED, summary="reload: the previous reload's "

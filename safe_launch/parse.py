@@ -28,12 +28,13 @@ class ParseDecision:
 def load_options(spec):
     """The service's global ConfigOpts, with what it registers before parsing.
 
-    Imports ``<package>.conf`` (nova.conf registers every nova option and is
-    safe before the backend is chosen), oslo.log's options and
-    ``[safe_launch]``.  A missing package is exit 69.
+    The spec's adapter registers the project's options (safe before the
+    backend is chosen); then oslo.log's options and ``[safe_launch]``, whose
+    audit-log default is the spec's.  A missing package is exit 69.
     """
+    from safe_launch import adapters
     try:
-        conf = importlib.import_module(spec.package + ".conf").CONF
+        conf = adapters.of(spec).load_options(spec)
     except ImportError as exc:
         raise LaunchError(ExitCode.UNAVAILABLE,
                           "%s is not installed or cannot be imported (%s): "
@@ -43,6 +44,7 @@ def load_options(spec):
     log.register_options(conf)
     if opts.GROUP not in conf:
         opts.register_opts(conf)
+    conf.set_default("audit_log", spec.audit_log, group=opts.GROUP)
     return conf
 
 
@@ -65,7 +67,7 @@ def accept_files(guard, spec, environ, policy=None, service_user=None):
     """
     from safe_launch import configfiles
     return [configfiles.accept(path, kind, policy, guard, environ, service_user,
-                               links=True)
+                               links=True, config_dirs=spec.config_dirs)
             for path, kind in configfiles.files_to_check(guard, spec.project, spec.binary,
                                                          environ)]
 
@@ -86,7 +88,7 @@ def parse(spec, conf, argv, records):
     """``CONF(argv, project=..., prog=<binary>)`` as the stock script does.
 
     ``prog`` is the stock binary name, so the same default config files
-    (``nova-scheduler.conf`` ...) are searched as for the stock script.
+    (``<binary>.conf`` ...) are searched as for the stock script.
     ``records``: the accepted files (:func:`accept_files`), which the parse
     reads.
     """

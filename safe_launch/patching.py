@@ -1,11 +1,14 @@
 """Patching phase: choose the concurrency backend once, patch exactly what is
 allowed, and prove it.
 
-nova decides this itself at import time of ``nova.cmd.*`` through a second,
-private config parse (nova/monkey_patch.py).  safe_launch never imports
-``nova.cmd``: it decides from the configuration it already parsed and
-validated, then does what ``nova.monkey_patch.patch()`` would do, minus the
-all-or-nothing ``eventlet.monkey_patch()``.
+A project decides this itself at import time of its ``<project>.cmd.*``
+(nova through a second, private config parse, cinder from the environment;
+``<project>/monkey_patch.py``).  safe_launch never imports the stock
+scripts: it decides from what the spec names (its environment switch, its
+[DEFAULT] option, its default) in the configuration it already parsed and
+validated, then does what the project's ``monkey_patch.patch()`` would do,
+minus the all-or-nothing ``eventlet.monkey_patch()``, through the spec's
+adapter.
 """
 
 import dataclasses
@@ -16,13 +19,12 @@ import sys
 
 from safe_launch.errors import ExitCode, LaunchError
 
-ENV = "OS_NOVA_DISABLE_EVENTLET_PATCHING"
 ENV_THREADING = ("1", "true", "yes")
 ENV_EVENTLET = ("0", "false", "no")
 # The keywords eventlet.monkey_patch() accepts (eventlet/patcher.py).
 TARGETS = ("os", "select", "socket", "thread", "time", "psycopg", "MySQLdb",
            "builtins", "subprocess")
-# nova names these as breaking when imported before patching.
+# nova and cinder name these as breaking when imported before patching.
 PROBLEM_MODULES = ("urllib3", "oslo_context.context")
 
 
@@ -40,23 +42,38 @@ class PatchingDecision:
             self.backend, self.source, patched)
 
 
-def decide(environ, conf_backend, conf_source, default_backend, allowlist):
-    """Pure: the backend and allowlist, or LaunchError(78) with every reason."""
-    env = environ.get(ENV)
-    if env:
-        value = env.strip().lower()
-        if value in ENV_THREADING:
+def configured(spec, conf):
+    """``(value, where)`` of the spec's backend option; (None, None) when it has none."""
+    if spec.backend_opt is None:
+        return None, None
+    location = conf.get_location(spec.backend_opt)
+    return conf[spec.backend_opt], location.detail if location else "default"
+
+
+def decide(environ, conf_backend, conf_source, default_backend, allowlist, env=None,
+           option="concurrency_backend"):
+    """Pure: the backend and allowlist, or LaunchError(78) with every reason.
+
+    ``env``: the environment switch (``OS_<PROJECT>_DISABLE_EVENTLET_PATCHING``),
+    None when the project has none; ``option``: the [DEFAULT] option that
+    ``conf_backend`` is the value of (None: the project has none).
+    """
+    value = environ.get(env) if env else None
+    if value:
+        setting = value.strip().lower()
+        if setting in ENV_THREADING:
             backend = "threading"
-        elif value in ENV_EVENTLET:
+        elif setting in ENV_EVENTLET:
             backend = "eventlet"
         else:
             raise LaunchError(ExitCode.CONFIG, "%s=%r is not one of %s" % (
-                ENV, env, "/".join(ENV_THREADING + ENV_EVENTLET)))
-        source = "environment %s=%s" % (ENV, env)
+                env, value, "/".join(ENV_THREADING + ENV_EVENTLET)))
+        source = "environment %s=%s" % (env, value)
     elif conf_backend in ("threading", "eventlet"):
-        backend, source = conf_backend, "[DEFAULT] concurrency_backend (%s)" % conf_source
+        backend, source = conf_backend, "[DEFAULT] %s (%s)" % (option, conf_source)
     else:
-        backend, source = default_backend, "default of the service (concurrency_backend=auto)"
+        backend, source = default_backend, ("default of the service (%s=auto)" % option
+                                            if option else "default of the service")
     if backend == "threading":
         return PatchingDecision(backend, source)
     problems = ["[safe_launch] monkey_patch_allowlist: %r is not an eventlet target; "
@@ -64,7 +81,7 @@ def decide(environ, conf_backend, conf_source, default_backend, allowlist):
                 for name in allowlist if name not in TARGETS]
     if not problems and "thread" not in allowlist:
         problems.append("[safe_launch] monkey_patch_allowlist: eventlet mode needs 'thread': "
-                        "oslo.service's eventlet backend and nova's greenthreads "
+                        "oslo.service's eventlet backend and the service's greenthreads "
                         "deadlock on native locks")
     if problems:
         raise LaunchError(ExitCode.CONFIG, problems[0], problems)
@@ -89,13 +106,20 @@ def _culprits():
     return found
 
 
-def preflight():
-    """Refuse (78) when eventlet is already imported or anything is patched."""
+def preflight(imported_ok=False):
+    """Refuse (78) when eventlet is already imported or anything is patched.
+
+    ``imported_ok``: the service's package imports eventlet itself (the
+    spec's ``imports_eventlet``), so imported-but-nothing-patched is the
+    expected state and only a patched target is refused.
+    """
     eventlet = sys.modules.get("eventlet")
     if eventlet is None:
         return
     patcher = sys.modules.get("eventlet.patcher")
     patched = [t for t in TARGETS if patcher and patcher.is_monkey_patched(t)]
+    if imported_ok and not patched:
+        return
     what = ("already monkey-patched: %s" % ", ".join(patched) if patched
             else "eventlet already imported")
     culprits = _culprits()
@@ -112,16 +136,18 @@ def patched_targets():
     return tuple(sorted(t for t in TARGETS if patcher.is_monkey_patched(t)))
 
 
-def apply(decision, strict=False):
-    """Patch exactly ``decision.allowlist`` (or block eventlet) and verify."""
-    from nova import monkey_patch
+def apply(decision, spec, strict=False):
+    """Patch exactly ``decision.allowlist`` (or block eventlet) and verify,
+    through the spec's adapter."""
     import oslo_service.backend as backend
 
-    preflight()
+    from safe_launch import adapters
+
+    hooks = adapters.of(spec)
+    preflight(spec.imports_eventlet)
     warnings = ()
     if decision.backend == "threading":
-        # Blocks ``import eventlet`` for the life of the process.
-        monkey_patch.poison_eventlet()
+        hooks.poison_eventlet()
         backend.init_backend(backend.BackendType.THREADING)
     else:
         early = tuple(m for m in PROBLEM_MODULES if m in sys.modules)
@@ -133,7 +159,7 @@ def apply(decision, strict=False):
             warnings = (message,)
         import eventlet
         eventlet.monkey_patch(**{t: t in decision.allowlist for t in TARGETS})
-        monkey_patch.MONKEY_PATCHED = True   # nova's own patch() becomes a no-op
+        hooks.mark_patched()        # the project's own patch() becomes a no-op
         backend.init_backend(backend.BackendType.EVENTLET)
     result = dataclasses.replace(decision, patched=patched_targets(), warnings=warnings)
     verify(result)

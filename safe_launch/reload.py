@@ -70,7 +70,9 @@ def _register(conf, info, group):
         else:
             conf.register_opt(info["opt"], group=group)
     except cfg.DuplicateOptError:      # oslo.config's own (config_file, config_dir ...)
-        pass
+        return
+    if "default" in info:       # a set_default() (the spec's audit_log): kept too
+        conf.set_default(info["opt"].dest, info["default"], group=group)
 
 
 def check(conf, guard, spec, register=None, overridden=None):

@@ -1,12 +1,13 @@
 """What a service cannot start without, checked before it starts.
 
-nova-scheduler needs both databases and a message bus.  Without these
+A service spec lists what its service needs (nova-scheduler: both databases
+and a message bus; cinder-scheduler: its database and a bus).  Without these
 checks a missing ``[database] connection``, an unparseable database URL or
 a transport URL naming no installed driver surface only when the service
 is created, as library exceptions; here each is one configuration error
 (78) naming the option, the URL shown with its password replaced.
 
-The rules are data (:data:`SERVICES`): a service spec can vary them.  The
+The rules are data (``ServiceSpec.requirements``): a service spec varies them.  The
 URL rules are those of the code that will read the URL (sqlalchemy's
 ``make_url`` and oslo.messaging's ``TransportURL.parse``), reimplemented
 here because importing either costs more than the whole launch budget
@@ -21,8 +22,6 @@ import re
 import sys
 from urllib import parse as urlparse
 
-from safe_launch import validate
-
 
 # kind: "database" or "transport".  required: the service cannot start
 # without a value.  unset: the values that mean "not set" (oslo.messaging
@@ -33,21 +32,17 @@ Requirement = collections.namedtuple("Requirement", "group option kind required 
                                      defaults=(True, (None, "")))
 
 
-NOVA_SERVICE = (
+# What every database-backed RPC service needs; a spec adds its own.
+DATABASES_AND_BUS = (
     Requirement("database", "connection", "database"),
-    Requirement("api_database", "connection", "database"),
     Requirement("DEFAULT", "transport_url", "transport", required=False, unset=(None,)),
     Requirement("oslo_messaging_notifications", "transport_url", "transport", required=False),
 )
-SERVICES = {"nova-scheduler": NOVA_SERVICE, "nova-conductor": NOVA_SERVICE}
-
-
-def of(service):
-    return SERVICES.get(service, ())
 
 
 def check(values, requirements):
     """Problems of ``requirements``; ``values`` is a :class:`validate.LazyValues`."""
+    from safe_launch import validate
     found = []
     for req in requirements:
         try:

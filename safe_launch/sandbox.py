@@ -1,9 +1,11 @@
-"""A throwaway nova deployment for demos and tests.
+"""A throwaway nova or cinder deployment for demos and tests.
 
 ``python -m safe_launch.sandbox DIR [--transport-url URL]`` writes
 ``DIR/nova.conf`` pointing at sqlite databases in DIR and prepares them with
 nova's own ``nova-manage`` (api_db sync, cell_v2 map_cell0, create_cell,
-db sync).  The default transport is oslo.messaging's in-process ``fake:/``.
+db sync); ``--project cinder`` writes ``DIR/cinder.conf`` and its sqlite
+database, made by ``cinder-manage db sync``.  The default transport is
+oslo.messaging's in-process ``fake:/``.
 
 ``--demo`` (tools/demo.sh) also quiets nova's complaints about the
 placement service, which a sandbox never has, and removes the earlier
@@ -63,10 +65,30 @@ allow_root = true
 """
 
 
-def nova_manage():
-    """nova-manage next to the running interpreter, else on PATH."""
-    local = os.path.join(os.path.dirname(sys.executable), "nova-manage")
-    return local if os.path.exists(local) else shutil.which("nova-manage")
+# The scheduler waits for volume services' capabilities before start()
+# returns ([DEFAULT] scheduler_driver_init_wait_time, 60 s): a sandbox has none.
+CINDER_CONF = """\
+[DEFAULT]
+transport_url = {transport_url}
+state_path = {dir}
+host = {host}
+scheduler_driver_init_wait_time = 1
+
+[database]
+connection = sqlite:///{dir}/cinder.sqlite
+
+[oslo_concurrency]
+lock_path = {dir}/lock
+
+[safe_launch]
+audit_log = {dir}/audit.jsonl
+"""
+
+
+def manage_command(name):
+    """``<project>-manage`` next to the running interpreter, else on PATH."""
+    local = os.path.join(os.path.dirname(sys.executable), name)
+    return local if os.path.exists(local) else shutil.which(name)
 
 
 def sqlite_databases(directory):
@@ -97,7 +119,8 @@ def prepare(directory, transport_url="fake:/", workers=2, host="sandbox",
     """Write nova.conf and create the databases; return the conf path."""
     databases = databases or sqlite_databases(directory)
     conf = write_conf(directory, transport_url, workers, host, extra, databases)
-    manage = nova_manage()
+    directory = os.path.dirname(conf)
+    manage = manage_command("nova-manage")
     if manage is None:
         raise RuntimeError("nova-manage not found: pip install 'safe_launch[nova]'")
     steps = [
@@ -163,17 +186,43 @@ def clean_old(directory, proc="/proc"):
     return removed
 
 
+def write_cinder_conf(directory, transport_url="fake:/", host="sandbox", extra=""):
+    directory = os.path.abspath(directory)
+    os.makedirs(os.path.join(directory, "lock"), mode=0o750, exist_ok=True)
+    path = os.path.join(directory, "cinder.conf")
+    with open(path, "w") as f:
+        f.write(CINDER_CONF.format(dir=directory, transport_url=transport_url, host=host)
+                + extra)
+    os.chmod(path, 0o640)
+    return path
+
+
+def prepare_cinder(directory, transport_url="fake:/", host="sandbox", extra=""):
+    """Write cinder.conf and create its database (cinder-manage db sync); the conf path."""
+    conf = write_cinder_conf(directory, transport_url, host, extra)
+    manage = manage_command("cinder-manage")
+    if manage is None:
+        raise RuntimeError("cinder-manage not found: pip install 'safe_launch[cinder]'")
+    subprocess.run([manage, "--config-file", conf, "db", "sync"], check=True,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    return conf
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m safe_launch.sandbox",
                                      description=__doc__.splitlines()[0])
     parser.add_argument("directory")
     parser.add_argument("--transport-url", default="fake:/")
+    parser.add_argument("--project", choices=("nova", "cinder"), default="nova")
     parser.add_argument("--workers", type=int, default=2,
                         help="[scheduler] workers (0: unset, nova's default)")
     parser.add_argument("--demo", action="store_true",
                         help="quiet nova about the missing placement; remove older "
                              "sandboxes beside DIR")
     args = parser.parse_args(argv)
+    if args.project == "cinder":
+        print(prepare_cinder(args.directory, args.transport_url))
+        return
     if args.demo:
         for old in clean_old(args.directory):
             print("removed the old sandbox %s" % old, file=sys.stderr)

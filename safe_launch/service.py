@@ -1,9 +1,9 @@
-"""Create and serve phases for nova services.
+"""Create and serve phases, for the service a spec describes.
 
-Mirrors nova/cmd/scheduler.py's ``main()`` step by step (same calls, same
-order) without importing ``nova.cmd``, which patches and parses the
-importer's sys.argv at import time.  Import this module only after the
-patching phase: it loads oslo.service's backend and oslo.messaging.
+The project's own steps (what its stock script does) are its adapter's
+(:mod:`safe_launch.adapters`); here they are wrapped so each worker reports
+its readiness.  Import this module only after the patching phase: it loads
+oslo.service's backend.
 """
 
 import dataclasses
@@ -30,36 +30,13 @@ class CreateDecision:
 
 
 def create(spec, conf):
-    """nova's parse_args() tail, logging, objects, GMR and Service.create()."""
-    from oslo_reports import guru_meditation_report as gmr
-    from oslo_reports import opts as gmr_opts
-
-    from nova import config
-    from nova.db.api import api as api_db_api
-    from nova.db.main import api as main_db_api
-    from nova import objects
-    from nova import rpc
-    from nova import service
-    from nova import version
-
-    # nova calls set_lib_defaults() before the parse; it only changes option
-    # defaults, which oslo.config reads lazily, so the effect is the same.
-    config.set_lib_defaults()
-    rpc.init(conf)
-    main_db_api.configure(conf)
-    api_db_api.configure(conf)
-    logging.setup(conf, spec.project)
-    objects.register_all()
-    gmr_opts.set_defaults(conf)
-    objects.Service.enable_min_version_cache()
-    gmr.TextGuruMeditation.setup_autorun(version, conf=conf)
-    server = service.Service.create(binary=spec.binary, topic=spec.topic)
-    return server, CreateDecision(spec.binary, spec.topic, server.host,
-                                  server.manager_class_name)
+    """The spec's create step (its adapter's): the server and what was created."""
+    from safe_launch import adapters
+    return adapters.of(spec).create(spec, conf)
 
 
 class ReportingService(oslo_service.ServiceBase):
-    """Wraps the nova service so each forked worker reports its readiness.
+    """Wraps the service so each worker (forked, or the one process) reports its readiness.
 
     ``ready`` is sent once ``start()`` has returned, i.e. once the worker's
     services row exists and its RPC server is running.  A failing ``start()``
@@ -108,17 +85,17 @@ class ReportingService(oslo_service.ServiceBase):
         self.inner.reset()
 
 
-def serve(server, workers, conf, reports):
-    """Reset nova's executors and fork the workers (nova's serve()).
+def serve(spec, server, workers, conf, reports):
+    """The adapter's pre-serve step, then launch: fork the workers, or serve in
+    this process when ``workers`` is 1 (the project's serve()).
 
     The launcher leads its own process group first, before the backend's
     manager exists: see :func:`safe_launch.signals.own_process_group`.
     """
-    from nova import thread_pool_factory
-
+    from safe_launch import adapters
     from safe_launch import signals
 
-    thread_pool_factory.reset_all_executors()
+    adapters.of(spec).before_serve()
     signals.own_process_group()
     wrapped = ReportingService(server, reports, debug=conf.debug)
     return oslo_service.launch(conf, wrapped, workers=workers, restart_method="mutate",

@@ -202,6 +202,8 @@ def adopt(launcher, on_stop, on_reload):
         # the launcher is only told that a stop began.
         from oslo_service import service
         handler = service.SignalHandler()
+        if isinstance(launcher, service.ServiceLauncher):
+            _serve_in_process(launcher, handler, on_stop)
         for name in ("SIGTERM", "SIGINT"):
             handler.add_handler(name, lambda signo, frame: on_stop(signo))
         _check_hup_first(handler, on_reload)
@@ -222,6 +224,23 @@ def adopt(launcher, on_stop, on_reload):
 
     manager._on_signal_received = on_signal
     manager.register_hooks(on_new_worker=_ignore_sigint_in_worker)
+
+
+def _serve_in_process(launcher, handler, on_stop):
+    """eventlet backend, one process (a service without workers): its
+    ServiceLauncher clears every signal handler when it starts waiting and
+    takes SIGINT as ``os._exit(1)``.  Its handlers are set again with the
+    launcher told first, and SIGINT a graceful stop like SIGTERM (exit 0);
+    private in oslo.service 4.x, pinned."""
+
+    def handle_signal():
+        handler.clear()
+        for name in ("SIGTERM", "SIGINT"):
+            handler.add_handler(name, launcher._graceful_shutdown)
+            handler.add_handler(name, lambda signo, frame: on_stop(signo))   # runs first
+        handler.add_handler("SIGHUP", launcher._reload_service)
+        handler.add_handler("SIGALRM", launcher._on_timeout_exit)
+    launcher.handle_signal = handle_signal
 
 
 def _check_hup_first(handler, on_reload):

@@ -17,7 +17,6 @@ from safe_launch import opts
 
 _NAMES = ("audit_log", "audit_key_file", "audit_required", "audit_journal", "service_user")
 _OPTS = {opt.dest: opt for opt in opts.ALL_OPTS}
-_DEFAULT_LOG = _OPTS["audit_log"].default
 
 
 @dataclasses.dataclass(frozen=True)
@@ -30,9 +29,10 @@ class TrailSettings:
     deferred: bool = False      # the raw audit_log needs $substitution: known after the parse
 
 
-def at_default(settings):
-    """``settings`` with the default location (a deferred one, for a launch that failed)."""
-    return dataclasses.replace(settings, log=_DEFAULT_LOG, deferred=False)
+def at_default(settings, spec):
+    """``settings`` with the spec's default location (a deferred one, for a launch
+    that failed)."""
+    return dataclasses.replace(settings, log=spec.audit_log, deferred=False)
 
 
 def _raw(name, files, environ):
@@ -42,29 +42,32 @@ def _raw(name, files, environ):
     return configfiles.raw_value(files, opts.GROUP, name)[0]
 
 
-def _typed(opt, raw):
+def _typed(opt, raw, default):
     if raw is None or "$" in raw:       # substitution: only the parse knows the value
-        return opt.default
+        return default
     try:
         return opt.type(raw)
     except ValueError:      # reported by the validate phase
-        return opt.default
+        return default
 
 
 def early(name, files, environ):
     """``[safe_launch] name`` before the parse: raw and typed, as for the trail."""
-    return _typed(_OPTS[name], _raw(name, files, environ))
+    return _typed(_OPTS[name], _raw(name, files, environ), _OPTS[name].default)
 
 
-def settings(files, environ, conf=None):
-    """The trail's settings: from the parsed ``conf``, else raw from ``files``."""
+def settings(files, environ, spec, conf=None):
+    """The trail's settings: from the parsed ``conf``, else raw from ``files``
+    (with the spec's audit-log default)."""
     if conf is not None:
         group = conf[opts.GROUP]
         values = {name: group[name] for name in _NAMES}
         deferred = False
     else:
         raw = {name: _raw(name, files, environ) for name in _NAMES}
-        values = {name: _typed(_OPTS[name], raw[name]) for name in _NAMES}
+        defaults = dict({name: _OPTS[name].default for name in _NAMES},
+                        audit_log=spec.audit_log)
+        values = {name: _typed(_OPTS[name], raw[name], defaults[name]) for name in _NAMES}
         deferred = "$" in (raw["audit_log"] or "") or "$" in (raw["audit_key_file"] or "")
     return TrailSettings(values["audit_log"], values["audit_key_file"] or None,
                          values["audit_required"], values["audit_journal"],

@@ -8,9 +8,10 @@ the loaded files, and every ``OS_<GROUP>__<OPT>`` variable, with the options
 known for the service; :func:`config_source_check` catches ``config_source``
 before the parse, which is when oslo.config would fetch it.
 
-Known options are those registered at runtime plus those of nova's
-config-generator namespaces, read from ``safe_launch/data/known_opts.json``
-(written by ``tools/gen_known_opts.py``): loading the namespaces themselves
+Known options are those registered at runtime plus those of the service's
+config-generator namespaces (its spec's ``namespaces``), read from
+``safe_launch/data/<project>.json`` (the spec's ``known_opts``, written by
+``tools/gen_known_opts.py``): loading the namespaces themselves
 would import eventlet and oslo.messaging before the backend is chosen and
 take about a second.  Messages never carry values of secret options;
 ``env_sources`` records variable names only.
@@ -33,12 +34,7 @@ from safe_launch import argv
 from safe_launch import configfiles
 from safe_launch.errors import NOT_SHOWN
 
-NOVA_NAMESPACES = (
-    "nova.conf", "oslo.log", "oslo.messaging", "oslo.policy", "oslo.privsep",
-    "oslo.service.periodic_task", "oslo.service.service", "oslo.middleware",
-    "oslo.concurrency", "keystonemiddleware.auth_token",
-)
-KNOWN_OPTS = os.path.join(os.path.dirname(__file__), "data", "known_opts.json")
+DATA = os.path.join(os.path.dirname(__file__), "data")
 POLICIES = ("error", "warn", "ignore")
 
 
@@ -221,25 +217,30 @@ def config_source_check(files, environ, allow_config_source=None):
     return ValidationReport()
 
 
-def known_secret_keys(namespaces=NOVA_NAMESPACES):
+def known_opts_path(service):
+    """The known-options data file of ``service`` (a ServiceSpec)."""
+    return os.path.join(DATA, service.known_opts)
+
+
+def known_secret_keys(service):
     """``(group, name)`` of every option the namespaces and keystoneauth's
     plugins declare secret, registered at parse time or not (group None:
     a keystoneauth option, in whichever group loads the plugin).  For the
     masker, before anything can print their values."""
-    return _known_keys(namespaces)[0]
+    return _known_keys(service)[0]
 
 
-def known_plain_keys(namespaces=NOVA_NAMESPACES):
+def known_plain_keys(service):
     """``(group, name)`` of every other known option, as :func:`known_secret_keys`:
     for the masker, whose name heuristic is only for names nothing declares."""
-    return _known_keys(namespaces)[1]
+    return _known_keys(service)[1]
 
 
 @functools.lru_cache(maxsize=4)
-def _known_keys(namespaces):
-    data = _known_opts_json()
+def _known_keys(service):
+    data = _known_opts_json(service.known_opts)
     keys = (set(), set())
-    for ns in namespaces:
+    for ns in service.namespaces:
         for group, opts in data["namespaces"][ns]["opts"].items():
             for name, entry in opts.items():
                 keys["s" not in entry[1]].add((group, name))
@@ -301,7 +302,8 @@ def check(conf, guard, spec, environ, checked=None):
 
     def accepted(paths):
         return [configfiles.accept(path, kind, policy.file_policy, guard, environ,
-                                   policy.service_user) for path, kind in paths]
+                                   policy.service_user, config_dirs=spec.config_dirs)
+                for path, kind in paths]
     records = accepted(configfiles.files_to_check(guard, spec.project, spec.binary, environ))
     read = records if checked is None else checked      # what the parse read
     records += accepted(configfiles.files_to_check(guard, spec.project, spec.binary, environ,
@@ -313,8 +315,8 @@ def check(conf, guard, spec, environ, checked=None):
                 {"option": key.rpartition(".")[2]})
                for key in guard.options if argv.is_denied(key, policy.denied_cli_options)]
     report = (eager_check(conf, read)
-              + unknown_keys(conf, read, environ=environ)
-              + lazy_check(conf, read, environ, spec.binary))
+              + unknown_keys(conf, read, spec, environ=environ)
+              + lazy_check(conf, read, environ, spec))
     errors += [describe(p) for p in report.errors]
     warnings = [describe(p)[0] for p in report.warnings] + list(guard.warnings)
     return Validation(len(errors), tuple(warnings), tuple(text for text, _ in errors),
@@ -322,9 +324,9 @@ def check(conf, guard, spec, environ, checked=None):
                       tuple(where for _, where in errors))
 
 
-@functools.lru_cache(maxsize=1)
-def _known_opts_json():
-    with open(KNOWN_OPTS) as f:
+@functools.lru_cache(maxsize=4)
+def _known_opts_json(name):
+    with open(os.path.join(DATA, name)) as f:
         return json.load(f)
 
 
@@ -342,15 +344,15 @@ def _add(known, group=None, names=(), deprecated=None):
         known.deprecated.setdefault(_norm(dgroup), {}).update(entries)
 
 
-def _known(conf, namespaces):
-    data = _known_opts_json()
+def _known(conf, service):
+    data = _known_opts_json(service.known_opts)
     known = _Known({}, {})
-    for ns in namespaces:
+    for ns in service.namespaces:
         try:
             spec = data["namespaces"][ns]
         except KeyError:
-            raise ValueError("namespace %s is not in %s: add it to NOVA_NAMESPACES and run "
-                             "tools/gen_known_opts.py" % (ns, KNOWN_OPTS))
+            raise ValueError("namespace %s is not in %s: run tools/gen_known_opts.py"
+                             % (ns, known_opts_path(service)))
         for group, names in spec["opts"].items():
             _add(known, group, names)
         _add(known, deprecated=spec["deprecated"])
@@ -364,11 +366,12 @@ def _known(conf, namespaces):
 
 
 @functools.lru_cache(maxsize=4)
-def _stale(namespaces):
-    """Warnings for namespaces whose distribution changed since known_opts.json."""
+def _stale(service):
+    """Warnings for namespaces whose distribution changed since the service's data."""
     warnings = []
-    for ns in namespaces:
-        dist, _, version = _known_opts_json()["namespaces"][ns]["distribution"].partition("==")
+    for ns in service.namespaces:
+        dist, _, version = _known_opts_json(service.known_opts)["namespaces"][ns][
+            "distribution"].partition("==")
         try:
             installed = importlib.metadata.version(dist)
         except importlib.metadata.PackageNotFoundError:
@@ -376,7 +379,8 @@ def _stale(namespaces):
         if installed != version:
             warnings.append(Problem(None, None, "known option names of %s come from %s %s, "
                                     "installed: %s; run tools/gen_known_opts.py"
-                                    % (ns, dist, version, installed), KNOWN_OPTS))
+                                    % (ns, dist, version, installed),
+                                    known_opts_path(service)))
     return tuple(warnings)
 
 
@@ -408,12 +412,11 @@ def _policy(conf, name, given, default):
     return given
 
 
-def unknown_keys(conf, files, extra_namespaces=NOVA_NAMESPACES, key_policy=None,
-                 section_policy=None, environ=None):
+def unknown_keys(conf, files, service, key_policy=None, section_policy=None, environ=None):
     """Compare every (section, key) of ``files`` with the known options.
 
-    Known: options registered on ``conf`` plus those of ``extra_namespaces``
-    (from known_opts.json), and every keystoneauth plugin option in a group
+    Known: options registered on ``conf`` plus those of ``service``'s
+    namespaces (from its known-options data), and every keystoneauth plugin option in a group
     that has ``auth_type`` or that an ``auth_section`` names.  A deprecated
     name is a warning; an unknown key in a known section goes by
     ``key_policy``, an unknown section by ``section_policy`` ("error",
@@ -423,8 +426,8 @@ def unknown_keys(conf, files, extra_namespaces=NOVA_NAMESPACES, key_policy=None,
     """
     key_policy = _policy(conf, "unknown_keys", key_policy, "error")
     section_policy = _policy(conf, "unknown_sections", section_policy, "warn")
-    known = _known(conf, extra_namespaces)
-    errors, warnings = [], list(_stale(tuple(extra_namespaces)))
+    known = _known(conf, service)
+    errors, warnings = [], list(_stale(service))
     report = {"error": errors.append, "warn": warnings.append, "ignore": lambda p: None}
     parsed = []
     for f in _readable(files):
@@ -433,7 +436,7 @@ def unknown_keys(conf, files, extra_namespaces=NOVA_NAMESPACES, key_policy=None,
             parsed.append((path, configfiles.read_sections(f)))
         except configfiles.FileRefused as exc:      # names the line number, never the line
             errors.append(Problem(None, None, "cannot be parsed: %s" % exc.reason, path))
-    auth = _known_opts_json()["auth_plugin_opts"]
+    auth = _known_opts_json(service.known_opts)["auth_plugin_opts"]
     auth_groups = {g for g, names in known.opts.items() if "auth_type" in names}
     auth_groups |= {_norm(v) for _, sections in parsed for keys in sections.values()
                     for v in keys.get("auth_section", ()) if v.strip()}
@@ -494,8 +497,9 @@ class LazyValues:
     the group normalized as oslo.config matches sections.
     """
 
-    def __init__(self, conf, files, environ, namespaces=NOVA_NAMESPACES):
+    def __init__(self, conf, files, environ, service):
         self.conf = conf
+        self.data = service.known_opts
         # os.environ encodes each key it is asked for: copy the OS_* ones once
         self.environ = {k: v for k, v in environ.items() if k.startswith("OS_")}
         self.parsed = []
@@ -513,8 +517,8 @@ class LazyValues:
             self.parsed.append((path, merged))
         norm = functools.lru_cache(maxsize=None)(_norm)     # a few groups, ~900 options
         self.registered = {(norm(g), o.dest) for g, o in registered_opts(conf)}
-        self.groups, self.deprecated = _group_index(tuple(namespaces))
-        self.auth = _known_opts_json()["auth_plugin_opts"]
+        self.groups, self.deprecated = _group_index(service)
+        self.auth = _known_opts_json(self.data)["auth_plugin_opts"]
         self.auth_groups = self._auth_groups()
 
     def _auth_groups(self):
@@ -578,7 +582,7 @@ class LazyValues:
         return found
 
     def type_of(self, group, name):
-        return _type(self.entry(group, name)[0])
+        return _type(self.data, self.entry(group, name)[0])
 
     def secret(self, group, name):
         return "s" in self.entry(group, name)[1]
@@ -664,19 +668,19 @@ class LazyValues:
 
 
 @functools.lru_cache(maxsize=None)
-def _type(index):
-    """The oslo.config type object of known_opts.json's ``types[index]``."""
+def _type(data, index):
+    """The oslo.config type object of ``types[index]`` in the data file ``data``."""
     from safe_launch import typed
-    return typed.build(_known_opts_json()["types"][index])
+    return typed.build(_known_opts_json(data)["types"][index])
 
 
 @functools.lru_cache(maxsize=4)
-def _group_index(namespaces):
+def _group_index(service):
     """({normalized group: [the namespaces' option tables]},
     {normalized deprecated group: {deprecated name: "group.option"}})."""
-    data = _known_opts_json()
+    data = _known_opts_json(service.known_opts)
     groups, deprecated = {}, {}
-    for ns in namespaces:
+    for ns in service.namespaces:
         spec = data["namespaces"][ns]
         for group, table in spec["opts"].items():
             groups.setdefault(_norm(group), []).append(table)
@@ -704,10 +708,10 @@ class _Lookup:
         raise cfg.NoSuchOptError(key)
 
 
-def lazy_check(conf, files, environ, service=None, namespaces=NOVA_NAMESPACES):
+def lazy_check(conf, files, environ, service):
     """Every value of an option ``conf`` does not register yet, checked against its
-    type; then what ``service`` (a binary name) cannot start without."""
+    type; then what ``service`` (a ServiceSpec) cannot start without."""
     from safe_launch import requirements
-    values = LazyValues(conf, files, environ, namespaces)
-    errors = values.problems() + requirements.check(values, requirements.of(service))
+    values = LazyValues(conf, files, environ, service)
+    errors = values.problems() + requirements.check(values, service.requirements)
     return ValidationReport(tuple(errors))

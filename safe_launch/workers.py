@@ -84,6 +84,27 @@ def allows(name, workers):
                                        "" if workers == 1 else "s")
 
 
+@dataclasses.dataclass(frozen=True)
+class OneProcess:
+    """The workers decision of a service without a worker count option
+    (``ServiceSpec.workers_opt`` None): it serves in the launcher's own
+    process, as its stock script does; nothing to bound."""
+
+    effective: int = 1
+    requested: int | None = None
+    bound_by: str | None = None
+    reason: str = "the service has no workers option: it runs as one process"
+
+    def summary(self):
+        return "workers=1 (%s)" % self.reason
+
+    def as_dict(self):
+        return dataclasses.asdict(self)
+
+
+ONE_PROCESS = OneProcess()
+
+
 def round_cpus(cpus, rounding="ceil"):
     """A CPU limit (Fraction) as a whole count, per ``rounding``; may be 0."""
     if rounding == "ceil":

@@ -1,13 +1,17 @@
 #!/usr/bin/env python3
-"""Write safe_launch/data/known_opts.json: every option the config-generator
-namespaces declare, with its type, for :mod:`safe_launch.validate`.
+"""Write safe_launch/data/<project>.json: every option the config-generator
+namespaces of a project's services declare (their specs' ``namespaces``),
+with its type, for :mod:`safe_launch.validate`.
 
 Loading the namespaces imports oslo.messaging and oslo.service (hence
 eventlet), which the launcher must not do before it picks the concurrency
 backend, and costs about a second: so it is done here, at build time.  Run it
-again after upgrading nova or an oslo library (a unit test fails until then):
+again after upgrading nova, cinder or an oslo library (a unit test fails until
+then):
 
-    python tools/gen_known_opts.py [OUTPUT]
+    python tools/gen_known_opts.py                # every built-in spec's file
+    python tools/gen_known_opts.py FILE OUTPUT    # one built-in file (cinder.json)
+    python tools/gen_known_opts.py MODULE:SPEC OUTPUT   # a third party's spec
 
 Each option is ``[type, flags(, deprecated names)]``: ``type`` indexes the top-level ``types``
 table (options share few distinct types), ``flags`` holds ``s`` (secret),
@@ -19,18 +23,22 @@ choices, min, max), plus what it leaves out and a check needs: regex,
 max_length, quotes, ignore_case, item and value types, URI schemes, IP version.
 """
 
+import importlib
 import importlib.metadata
+import importlib.util
 import json
 import os
+import subprocess
 import sys
+import types as pytypes
 
 from keystoneauth1 import loading
 from oslo_config import types
 
+from safe_launch import spec as specs
 from safe_launch import typed
 from safe_launch import validate
 
-OUTPUT = os.path.join(os.path.dirname(__file__), "..", "safe_launch", "data", "known_opts.json")
 BUILTINS = {str: "str", int: "int", float: "float", bool: "bool"}
 
 
@@ -123,6 +131,45 @@ def _names(group, opts, names, deprecated, table, required=True):
             deprecated.setdefault(old_group, {})[old_name] = "%s.%s" % (group, opt.dest)
 
 
+class _Placeholder(type):
+    """Any attribute of a missing library: a class that can be subclassed,
+    called and used as a decorator, so the module importing it still runs
+    its option declarations."""
+
+    def __getattr__(cls, name):
+        if name.startswith("__"):
+            raise AttributeError(name)
+        return _Placeholder(name, (), {})
+
+    def __call__(cls, *args, **kwargs):
+        return _Placeholder("result", (), {})
+
+
+class _MissingLibrary(pytypes.ModuleType):
+    def __init__(self, name):
+        super().__init__(name)
+        self.__path__ = []
+
+    def __getattr__(self, name):
+        if name.startswith("__"):
+            raise AttributeError(name)
+        return _Placeholder(name, (), {})
+
+
+# Libraries a namespace's module imports that the venv may lack: cinder's
+# opts import every backup and volume driver, and the gcs backup driver needs
+# googleapiclient.  Each is imported as a placeholder when missing: the
+# options are declared at import time and never touch it.
+OPTIONAL_LIBRARIES = ("googleapiclient",)
+
+
+def _placeholders():
+    for name in OPTIONAL_LIBRARIES:
+        if name not in sys.modules and importlib.util.find_spec(name) is None:
+            print("%s is not installed: imported as a placeholder" % name, file=sys.stderr)
+            sys.modules[name] = _MissingLibrary(name)
+
+
 def _namespace(entry_point, table):
     names, deprecated = {}, {}
     for group, opts in entry_point.load()():
@@ -153,24 +200,49 @@ def _auth_plugin_opts(table):
                            for name, new in deprecated.get("auth", {}).items()}}
 
 
-def generate():
+def namespaces_of(name):
+    """The namespaces of ``MODULE:SPEC``, or of every built-in spec whose data file
+    is ``name``, in order."""
+    module, colon, attr = name.partition(":")
+    if colon:
+        return getattr(importlib.import_module(module), attr).namespaces
+    found = [ns for s in specs.BUILTIN if s.known_opts == name for ns in s.namespaces]
+    if not found:
+        raise SystemExit("no built-in spec has the data file %s" % name)
+    return tuple(dict.fromkeys(found))
+
+
+def generate(name):
+    _placeholders()
     points = {ep.name: ep for ep in importlib.metadata.entry_points(group="oslo.config.opts")}
     table = Table()
     return {
         "generated_by": "tools/gen_known_opts.py",
-        "namespaces": {ns: _namespace(points[ns], table) for ns in validate.NOVA_NAMESPACES},
+        "namespaces": {ns: _namespace(points[ns], table) for ns in namespaces_of(name)},
         "auth_plugin_opts": _auth_plugin_opts(table),
         "types": table.specs,
     }
 
 
-def main(argv):
-    output = argv[1] if len(argv) > 1 else OUTPUT
+def write(name, output):
     os.makedirs(os.path.dirname(os.path.abspath(output)), exist_ok=True)
     with open(output, "w") as f:
         # One value a line: diffable; whitespace costs json.load next to nothing.
-        json.dump(generate(), f, indent=0, sort_keys=True, separators=(",", ":"))
+        json.dump(generate(name), f, indent=0, sort_keys=True, separators=(",", ":"))
         f.write("\n")
+
+
+def main(argv):
+    if len(argv) == 3:
+        write(argv[1], argv[2])
+    elif len(argv) == 1:
+        # One process per file: two projects' options share the global
+        # ConfigOpts and clash (nova and cinder both register enable_new_services).
+        for name in dict.fromkeys(s.known_opts for s in specs.BUILTIN):
+            subprocess.run([sys.executable, argv[0], name, os.path.join(validate.DATA, name)],
+                           check=True)
+    else:
+        raise SystemExit(__doc__)
     return 0
 
 

@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
-# Create .venv with safe_launch, nova and the test tools (pinned by
-# constraints.txt).  Run by tools/demo.sh and tools/test.sh.
+# Create .venv with safe_launch, nova, cinder and the test tools (pinned by
+# constraints.txt).  Run by tools/demo.sh and tools/test.sh.  nova 34 and
+# cinder 29 (the same OpenStack release) resolve to one set of oslo libraries
+# under constraints.txt, so both go in this one venv: the tests of every
+# service share it, and cinder adds about a minute to the install.
 #
 # The install is editable, so code changes need no reinstall; what does is
 # a change of setup.cfg (entry points, extras, data files), constraints.txt
@@ -17,10 +20,10 @@ if [ ! -x .venv/bin/python ]; then
     echo "setup-env: creating .venv with $("$PYTHON" --version 2>&1)" >&2
     "$PYTHON" -m venv .venv
 fi
-echo "setup-env: installing safe_launch, nova 34 and the test tools into .venv" \
+echo "setup-env: installing safe_launch, nova 34, cinder 29 and the test tools into .venv" \
      "(about 90 s the first time; quiet meanwhile)..." >&2
 .venv/bin/pip install -q --upgrade pip
 # pbr takes the version from git; a shallow or tag-less clone still installs.
-PBR_VERSION=${PBR_VERSION:-0.1.0} .venv/bin/pip install -q -c constraints.txt -e ".[nova,test]"
+PBR_VERSION=${PBR_VERSION:-0.1.0} .venv/bin/pip install -q -c constraints.txt -e ".[nova,cinder,test]"
 echo "$stamp" > .venv/.setup-stamp
 echo "setup-env: .venv is ready" >&2

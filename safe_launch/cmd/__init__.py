@@ -39,3 +39,26 @@ def status_of(code):
     from safe_launch import events
     events.ConsoleSink.write_line(sys.stderr, "%s\n" % (code,))
     return 1
+
+
+def launch(name, prog):
+    """The console script ``prog`` of the built-in spec ``name`` (safe_launch.spec).
+
+    The stop handlers go in before anything heavy is imported (the launcher,
+    oslo.config, the service), and every import after them is inside the
+    ``try``: from here on SIGTERM/SIGINT are a clean stop (exit 0, one line;
+    once the audit trail is open, its record too).
+    """
+    from safe_launch import signals
+    signals.install_early()
+    try:
+        from safe_launch import safe_main
+        from safe_launch import spec as specs
+        code = safe_main(getattr(specs, name))
+    except signals.StopRequested as stop:   # before the launch's emitter existed
+        from safe_launch import events
+        events.ConsoleSink.write_line(None, "%s: stop requested (%s) during startup\n"
+                                      % (prog, stop))
+        code = 0
+    signals.ignore_stop()           # the launch has decided its status: keep it
+    finish(code)

@@ -14,7 +14,7 @@ from safe_launch.cmd import options
 from safe_launch import events
 from safe_launch import spec as specs
 
-SERVICES = {s.binary: s for s in (specs.NOVA_SCHEDULER, specs.NOVA_CONDUCTOR)}
+SERVICES = {s.binary: s for s in specs.BUILTIN}
 CHECK_OPTIONS = ("--format", "--service")
 
 

@@ -225,6 +225,49 @@ def own_mariadb(private_mariadb):
 
 
 @pytest.fixture(scope="session")
+def cinder_template(tmp_path_factory):
+    need(importlib.util.find_spec("cinder") is not None, "cinder is not installed")
+    directory = tmp_path_factory.mktemp("cinder-template")
+    sandbox.prepare_cinder(str(directory))
+    return directory
+
+
+class CinderEnv:
+    """A copy of the database cinder-manage made, with its own cinder.conf."""
+
+    def __init__(self, template, directory, transport_url="fake:/", extra=""):
+        self.dir = str(directory)
+        self.db = os.path.join(self.dir, "cinder.sqlite")
+        shutil.copy(os.path.join(template, "cinder.sqlite"), self.db)
+        self.conf = sandbox.write_cinder_conf(self.dir, transport_url, extra=FAST + extra)
+
+    def break_db(self):
+        """Point [database] at an empty sqlite file: the service fails in start()."""
+        empty = os.path.join(self.dir, "empty.sqlite")
+        open(empty, "w").close()
+        with open(self.conf) as f:
+            conf = f.read().replace("sqlite:///%s" % self.db, "sqlite:///%s" % empty)
+        with open(self.conf, "w") as f:
+            f.write(conf)
+
+    def services(self, binary=None):
+        try:
+            with sqlite3.connect(self.db, timeout=5) as db:
+                rows = db.execute("SELECT host, \"binary\", topic, report_count FROM services "
+                                  "WHERE deleted = 0").fetchall()
+        except sqlite3.OperationalError:
+            return []
+        return [r for r in rows if binary in (None, r[1])]
+
+
+@pytest.fixture
+def make_cinder_env(cinder_template, tmp_path_factory):
+    def make(**kw):
+        return CinderEnv(str(cinder_template), tmp_path_factory.mktemp("cinder-env"), **kw)
+    return make
+
+
+@pytest.fixture(scope="session")
 def rabbit(tmp_path_factory):
     need(rabbitmq.available(), "rabbitmq-server is not installed")
     server = rabbitmq.Rabbit(str(tmp_path_factory.mktemp("rabbit"))).start()

@@ -15,7 +15,7 @@ import time
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from safe_launch import validate
+from safe_launch.spec import NOVA_SCHEDULER
 from tests.functional.conftest import bin_path
 
 PREFIX = "nova-scheduler-safe:"
@@ -121,7 +121,7 @@ def test_nova_full_sample_config_passes_check(tmp_path):
     """No false positive: every option of nova's namespaces at its default."""
     sample = tmp_path / "nova.conf.sample"
     args = [bin_path("oslo-config-generator"), "--output-file", str(sample)]
-    for namespace in validate.NOVA_NAMESPACES:
+    for namespace in NOVA_SCHEDULER.namespaces:
         args += ["--namespace", namespace]
     subprocess.run(args, check=True, capture_output=True, timeout=120)
     lines = []

@@ -119,9 +119,14 @@ def test_nova_not_installed_exits_69(tmp_path):
 
 def test_nova_conductor_through_safe_main_with_its_own_spec(make_env, launch):
     env = make_env(extra="\n[conductor]\nworkers = 1\n")
+    # A spec written out as a third party would (doc/writing-a-spec.md), with nova's adapter.
     code = ("import sys, safe_launch\n"
-            "spec = safe_launch.ServiceSpec(binary='nova-conductor', topic='conductor',\n"
-            "                               workers_opt='conductor.workers')\n"
+            "spec = safe_launch.ServiceSpec(\n"
+            "    binary='nova-conductor', adapter='safe_launch.adapters.nova', topic='conductor',\n"
+            "    workers_opt='conductor.workers', backend_opt='concurrency_backend',\n"
+            "    patching_env='OS_NOVA_DISABLE_EVENTLET_PATCHING',\n"
+            "    namespaces=safe_launch.NOVA_CONDUCTOR.namespaces,\n"
+            "    cadf_type='service/compute/conductor')\n"
             "sys.exit(safe_launch.safe_main(spec))")
     proc = launch([sys.executable, "-c", code, "--config-file", env.conf])
     rows = until(lambda: env.services("nova-conductor"), 30)

@@ -10,6 +10,9 @@ import pytest
 from safe_launch import cadf
 from safe_launch import events
 from safe_launch import masking
+from safe_launch import spec
+
+SERVICE = (spec.NOVA_SCHEDULER.binary, spec.NOVA_SCHEDULER.cadf_type)
 
 
 @pytest.fixture
@@ -44,14 +47,15 @@ def event(name, outcome="success", seq=1, **data):
     ("some.thing", "odd", {}, ("activity", "unknown", "unknown", None)),
 ])
 def test_mapping(name, outcome, data, expected):
-    payload = cadf.build_event(event(name, outcome, **data), "host1", 107, "nova").as_dict()
+    payload = cadf.build_event(event(name, outcome, **data), "host1", 107, "nova",
+                               *SERVICE).as_dict()
     assert (payload["eventType"], payload["action"], payload["outcome"],
             payload.get("reason")) == expected
 
 
 def test_event_is_valid_cadf_with_resources_tags_and_attachment():
     ev = event(events.LAUNCH_STARTED, "pending", seq=3, pid=10)
-    built = cadf.build_event(ev, "host1", 107, "nova")
+    built = cadf.build_event(ev, "host1", 107, "nova", *SERVICE)
     assert built.is_valid()
     payload = built.as_dict()
     assert payload["typeURI"] == "http://schemas.dmtf.org/cloud/audit/1.0/event"
@@ -64,10 +68,10 @@ def test_event_is_valid_cadf_with_resources_tags_and_attachment():
     assert payload["tags"] == ["correlation_id?value=" + ev.launch_id]
     assert payload["attachments"] == [{"typeURI": "mime:application/json",
                                        "name": "safe_launch", "content": ev.as_dict()}]
-    again = cadf.build_event(ev, "host1", 107, "nova").as_dict()
+    again = cadf.build_event(ev, "host1", 107, "nova", *SERVICE).as_dict()
     assert again["id"] == payload["id"]              # stable: a collector can deduplicate
     assert cadf.build_event(event(events.LAUNCH_STARTED, seq=4), "host1", 107,
-                            "nova").as_dict()["id"] != payload["id"]
+                            "nova", *SERVICE).as_dict()["id"] != payload["id"]
 
 
 class Collector:
@@ -82,7 +86,7 @@ def test_published_on_the_notifications_topic_masked(messaging):
     conf = cfg.ConfigOpts()
     conf([])
     transport = messaging.get_notification_transport(conf, url="fake:/")
-    sink = cadf.CadfSink(conf, transport=transport, publisher_id="safe-launch.host1")
+    sink = cadf.CadfSink(conf, *SERVICE, transport=transport, publisher_id="safe-launch.host1")
     masker = masking.Masker()
     emitter = events.Emitter([sink], mask=masker)
     emitter.emit(events.LAUNCH_STARTED, outcome="pending", summary="starting",
@@ -118,7 +122,7 @@ def test_a_dead_broker_does_not_block_emit(tmp_path, caplog):
     conf = cfg.ConfigOpts()
     conf(["--config-file", str(path)])
     failures = []
-    sink = cadf.CadfSink(conf, on_failure=failures.append)
+    sink = cadf.CadfSink(conf, *SERVICE, on_failure=failures.append)
     assert sink.notifier.retry == 0     # [oslo_messaging_notifications] retry is -1: forever
     emitter = events.Emitter([sink])
     start = time.monotonic()
@@ -138,7 +142,7 @@ def test_a_dead_broker_does_not_block_emit(tmp_path, caplog):
 def test_a_full_queue_drops_and_counts_without_blocking(messaging):
     conf = cfg.ConfigOpts()
     conf([])
-    sink = cadf.CadfSink(conf, transport=messaging.get_notification_transport(
+    sink = cadf.CadfSink(conf, *SERVICE, transport=messaging.get_notification_transport(
         conf, url="fake:/"), queue_size=2)
     release = threading.Event()
 
@@ -160,7 +164,7 @@ def test_a_full_queue_drops_and_counts_without_blocking(messaging):
 def test_an_event_pycadf_refuses_is_dropped_and_the_thread_goes_on(messaging):
     conf = cfg.ConfigOpts()
     conf([])
-    sink = cadf.CadfSink(conf, transport=messaging.get_notification_transport(
+    sink = cadf.CadfSink(conf, *SERVICE, transport=messaging.get_notification_transport(
         conf, url="fake:/"))
     sink.handle(events.Event(None, 1, "2025-01-02T03:04:05Z", "x", "success", "", {}))
     sink.handle(event(events.SERVICE_READY))
@@ -172,7 +176,7 @@ def test_an_event_pycadf_refuses_is_dropped_and_the_thread_goes_on(messaging):
 def test_a_forked_child_does_not_publish(messaging):
     conf = cfg.ConfigOpts()
     conf([])
-    sink = cadf.CadfSink(conf, transport=messaging.get_notification_transport(
+    sink = cadf.CadfSink(conf, *SERVICE, transport=messaging.get_notification_transport(
         conf, url="fake:/"))
     pid = os.fork()
     if pid == 0:

@@ -1,5 +1,6 @@
 """File policy: real files, FIFOs, symlinks and modes in a temporary directory."""
 
+import dataclasses
 import hashlib
 import os
 import pathlib
@@ -13,6 +14,7 @@ import pytest
 
 from safe_launch import argv
 from safe_launch import configfiles
+from safe_launch.spec import NOVA_SCHEDULER
 
 ME = (os.getuid(),)
 ROOT = os.geteuid() == 0
@@ -313,7 +315,7 @@ def test_given_files_replace_the_defaults_in_argv_order(home, tmp_path):
 
 def test_allowed_dirs_are_the_defaults_and_the_named_directories(home, tmp_path):
     decision = guard("--config-file", str(tmp_path / "a" / "x.conf"), "--config-dir", "~/d")
-    assert configfiles.allowed_dirs(decision, os.environ) == (
+    assert configfiles.allowed_dirs(decision, os.environ, ("/etc/nova",)) == (
         "/etc/nova", "/etc/safe_launch", str(tmp_path / "a"), str(home / "d"))
 
 
@@ -420,7 +422,7 @@ def test_a_parse_error_names_file_and_line_never_the_line(tmp_path):
         parse_records(fresh_conf(), ["--config-file", path], [check(path)])
     assert info.value.problems == ("%s: line 4: Invalid section (must end with ])" % path,)
     report = validate.unknown_keys(fresh_conf(), [check(tmp_path / "other.conf")],
-                                   extra_namespaces=())
+                                   dataclasses.replace(NOVA_SCHEDULER, namespaces=()))
     assert [p.message for p in report.errors] == [
         "cannot be parsed: line 1: No ':' or '=' found in assignment"]
     assert nonce not in repr(report) + repr(info.value.problems)

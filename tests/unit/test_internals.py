@@ -38,6 +38,16 @@ def _signal_handler():
     return service.SignalHandler
 
 
+def _service_launcher():
+    from oslo_service.backend._eventlet import service
+    return service.ServiceLauncher
+
+
+def _threading_module():
+    import threading
+    return threading
+
+
 # (user, owner factory, attribute, kind): kind "callable" or "attr"
 PINNED = [
     ("argv.cli_opts_of", lambda: cfg.ConfigOpts, "_all_cli_opts", "callable"),
@@ -49,6 +59,12 @@ PINNED = [
     ("signals.adopt (threading)", _cotyledon_manager, "_on_signal_received", "callable"),
     ("signals.adopt (threading)", _cotyledon_manager, "register_hooks", "callable"),
     ("signals._check_hup_first (eventlet)", _signal_handler, "_handle_signal_cb", "callable"),
+    ("signals._serve_in_process (eventlet)", _service_launcher, "_graceful_shutdown",
+     "callable"),
+    ("signals._serve_in_process (eventlet)", _service_launcher, "_reload_service", "callable"),
+    ("signals._serve_in_process (eventlet)", _service_launcher, "_on_timeout_exit", "callable"),
+    ("adapters.cinder.mark_patched (cinder's own patch() does it)", _threading_module,
+     "_active", "attr"),
 ]
 
 

@@ -20,6 +20,7 @@ from safe_launch import events
 from safe_launch import journal
 from safe_launch import masking
 from safe_launch.masking import MASK
+from safe_launch.spec import NOVA_SCHEDULER
 from safe_launch import validate
 
 # (text, secrets that must not survive, text that must survive).  The first
@@ -355,7 +356,6 @@ def harmless_conf():
 
 def test_nova_declares_secrets_the_name_heuristic_misses_and_all_are_declared():
     from safe_launch import parse
-    from safe_launch.spec import NOVA_SCHEDULER
     conf = parse.load_options(NOVA_SCHEDULER)
     declared = masking.declared_secrets(conf)
     harmless = {(g, o.dest) for g, o in validate.registered_opts(conf)
@@ -531,5 +531,7 @@ def test_a_known_plain_option_with_a_secret_looking_name_does_not_mask_its_value
     assert text.startswith("the service cannot start; operator; ")
     assert secret not in text
     # the real data: nova's sample values never become secrets by their names alone
-    assert ("keystone_authtoken", "service_token_roles") in validate.known_plain_keys()
-    assert ("keystone_authtoken", "memcache_secret_key") in validate.known_secret_keys()
+    assert ("keystone_authtoken", "service_token_roles") in validate.known_plain_keys(
+        NOVA_SCHEDULER)
+    assert ("keystone_authtoken", "memcache_secret_key") in validate.known_secret_keys(
+        NOVA_SCHEDULER)

@@ -2,20 +2,39 @@ import pytest
 
 from safe_launch.errors import ExitCode, LaunchError
 from safe_launch import patching
+from safe_launch.spec import CINDER_SCHEDULER, NOVA_SCHEDULER
 
 ALLOW = ["os", "select", "socket", "subprocess", "thread", "time"]
+ENV = NOVA_SCHEDULER.patching_env
 
 
 def decide(env=None, conf="auto", allow=ALLOW):
-    environ = {} if env is None else {patching.ENV: env}
-    return patching.decide(environ, conf, "/etc/nova/nova.conf", "threading", allow)
+    environ = {} if env is None else {ENV: env}
+    return patching.decide(environ, conf, "/etc/nova/nova.conf", "threading", allow, env=ENV)
+
+
+def decide_cinder(env=None):
+    spec = CINDER_SCHEDULER
+    environ = {} if env is None else {spec.patching_env: env}
+    return patching.decide(environ, None, None, spec.default_backend, ALLOW,
+                           env=spec.patching_env, option=spec.backend_opt)
+
+
+def test_cinder_defaults_to_eventlet_and_its_own_switch_selects_threading():
+    decision = decide_cinder()
+    assert decision.backend == "eventlet" and decision.source == "default of the service"
+    assert decide_cinder("1").backend == "threading"
+    assert "OS_CINDER_DISABLE_EVENTLET_PATCHING" in decide_cinder("1").source
+    # nova's switch is not cinder's: ignored
+    assert patching.decide({ENV: "1"}, None, None, "eventlet", ALLOW,
+                           env=CINDER_SCHEDULER.patching_env, option=None).backend == "eventlet"
 
 
 @pytest.mark.parametrize("env", ["1", "true", "YES"])
 def test_env_true_values_select_threading(env):
     decision = decide(env, conf="eventlet")
     assert decision.backend == "threading" and decision.allowlist == ()
-    assert patching.ENV in decision.source
+    assert ENV in decision.source
 
 
 @pytest.mark.parametrize("env", ["0", "false", "no"])
@@ -29,7 +48,7 @@ def test_env_false_values_select_eventlet_with_the_allowlist(env):
 def test_unrecognised_env_value_is_a_config_error(env):
     with pytest.raises(LaunchError) as err:
         decide(env)
-    assert err.value.code == ExitCode.CONFIG and patching.ENV in err.value.message
+    assert err.value.code == ExitCode.CONFIG and ENV in err.value.message
 
 
 def test_config_decides_without_env_and_auto_means_the_service_default():

@@ -1,6 +1,7 @@
 """Values of lazily registered options, typed from known_opts.json; what the
 service cannot start without; exceptions classified by cause."""
 
+import dataclasses
 import json
 import secrets
 import subprocess
@@ -12,6 +13,7 @@ from sqlalchemy.engine import make_url
 
 from safe_launch import errors
 from safe_launch import requirements
+from safe_launch.spec import NOVA_SCHEDULER
 from safe_launch import typed
 from safe_launch import validate
 from tests.unit.test_validate import no_os_env, parsed  # noqa: F401 (fixture)
@@ -25,7 +27,7 @@ connection = sqlite:////tmp/x/nova_api.sqlite
 """
 
 
-def lazy(tmp_path, text, environ=None, service="nova-scheduler"):
+def lazy(tmp_path, text, environ=None, service=NOVA_SCHEDULER):
     """Errors of registered and lazily registered options together (the launch's
     rule): which are registered depends on what this process imported before."""
     conf, path = parsed(tmp_path, SANDBOX + text)
@@ -35,7 +37,7 @@ def lazy(tmp_path, text, environ=None, service="nova-scheduler"):
 
 
 def test_every_recorded_type_builds_and_checks_like_oslo():
-    specs = validate._known_opts_json()["types"]
+    specs = validate._known_opts_json(NOVA_SCHEDULER.known_opts)["types"]
     built = [typed.build(s) for s in specs]
     assert len(built) == len(specs) > 20
     integer = typed.build(["Integer", {"min": 1, "max": 5}])
@@ -72,13 +74,13 @@ def test_deprecated_name_and_environment(tmp_path):
     env = {"OS_OSLO_MESSAGING_RABBIT__HEARTBEAT_TIMEOUT_THRESHOLD": "lots"}
     conf, path = parsed(tmp_path, SANDBOX + "[oslo_messaging_rabbit]\n"
                                             "heartbeat_timeout_threshold = 5\n")
-    report = validate.lazy_check(conf, [path], env, "nova-scheduler")
+    report = validate.lazy_check(conf, [path], env, NOVA_SCHEDULER)
     assert [p.source for p in report.errors] == list(env)
     # the environment wins over the file, as oslo.config's sources do
     env["OS_OSLO_MESSAGING_RABBIT__HEARTBEAT_TIMEOUT_THRESHOLD"] = "7"
     conf, path = parsed(tmp_path, SANDBOX + "[oslo_messaging_rabbit]\n"
                                             "heartbeat_timeout_threshold = bad\n")
-    assert validate.lazy_check(conf, [path], env, "nova-scheduler").errors == ()
+    assert validate.lazy_check(conf, [path], env, NOVA_SCHEDULER).errors == ()
 
 
 def test_substitution_as_oslo_and_secrets_never_shown(tmp_path):
@@ -98,7 +100,7 @@ def test_what_the_scheduler_cannot_start_without(tmp_path):
                                   "[api_database]\nconnection = mysql+pymysql://r:%s@h/n\n"
                                   % (nonce, nonce))
     found = {"%s.%s" % (p.group, p.option): p.message for p in
-             validate.lazy_check(conf, [path], {}, "nova-scheduler").errors}
+             validate.lazy_check(conf, [path], {}, NOVA_SCHEDULER).errors}
     assert "required" in found["database.connection"]
     assert "no driver 'pigeon'" in found["DEFAULT.transport_url"]
     if requirements._installed("pymysql"):
@@ -106,7 +108,8 @@ def test_what_the_scheduler_cannot_start_without(tmp_path):
     else:
         assert "pymysql" in found["api_database.connection"]
     assert nonce not in json.dumps(found)
-    assert validate.lazy_check(conf, [path], {}, "no-such-service").errors == ()
+    assert validate.lazy_check(
+        conf, [path], {}, dataclasses.replace(NOVA_SCHEDULER, requirements=())).errors == ()
 
 
 DB_URLS = ["sqlite://", "sqlite:////tmp/a.db", "mysql+pymysql://root@127.0.0.1/nova",
@@ -158,11 +161,11 @@ def test_transport_url_parsing_agrees_with_oslo_messaging():
 def test_launch_path_cost(tmp_path):
     conf, path = parsed(tmp_path, SANDBOX + "[oslo_messaging_rabbit]\n"
                                             "heartbeat_timeout_threshold = 30\n")
-    validate.lazy_check(conf, [path], {}, "nova-scheduler")      # json.load, caches
+    validate.lazy_check(conf, [path], {}, NOVA_SCHEDULER)      # json.load, caches
     took = []
     for _ in range(10):     # the best of 10: the machine is shared
         start = time.perf_counter()
-        validate.lazy_check(conf, [path], {}, "nova-scheduler")
+        validate.lazy_check(conf, [path], {}, NOVA_SCHEDULER)
         took.append(time.perf_counter() - start)
     assert min(took) < 0.005, took
 

@@ -1,5 +1,6 @@
 """Eager validation and unknown keys, on ConfigOpts with nova's real options."""
 
+import dataclasses
 import json
 import os
 import re
@@ -13,6 +14,7 @@ from oslo_log import log
 import pytest
 
 from safe_launch import opts as safe_launch_opts
+from safe_launch.spec import CINDER_SCHEDULER, NOVA_SCHEDULER
 from safe_launch import validate
 
 ROOT = os.path.join(os.path.dirname(__file__), "..", "..")
@@ -74,7 +76,8 @@ def test_bad_policy_values_are_errors_not_crashes(tmp_path):
                         "unknown_keys = sometimes\n[scheduler]\nworkerz = 1\n")
     report = validate.eager_check(conf, [path])
     assert sorted(p.option for p in report.errors) == ["allow_config_source", "unknown_keys"]
-    assert [p.option for p in validate.unknown_keys(conf, [path]).errors] == ["workerz"]
+    report = validate.unknown_keys(conf, [path], NOVA_SCHEDULER)
+    assert [p.option for p in report.errors] == ["workerz"]
 
 
 def test_a_clean_config_has_no_error(tmp_path):
@@ -148,7 +151,7 @@ def test_options_deprecated_for_removal_in_use_are_warnings(tmp_path):
 def unknown(tmp_path, text, **kw):
     path = tmp_path / "nova.conf"
     path.write_text(text)
-    return validate.unknown_keys(nova_conf(), [str(path)], **kw), str(path)
+    return validate.unknown_keys(nova_conf(), [str(path)], NOVA_SCHEDULER, **kw), str(path)
 
 
 def test_a_typo_in_oslo_messaging_rabbit_is_an_error_naming_it(tmp_path):
@@ -185,7 +188,7 @@ def test_policies_default_to_the_safe_launch_group(tmp_path):
     assert len(report.errors) == 1
     conf, path = parsed(tmp_path, "[safe_launch]\nunknown_keys = warn\n[scheduler]\n"
                         "workerz = 2\n")
-    report = validate.unknown_keys(conf, [path])
+    report = validate.unknown_keys(conf, [path], NOVA_SCHEDULER)
     assert report.ok and [p.option for p in report.warnings] == ["workerz"]
 
 
@@ -230,8 +233,12 @@ def test_environment_variables_naming_no_option(tmp_path):
 
 
 def test_unknown_namespace_is_refused(tmp_path):
-    with pytest.raises(ValueError):
-        unknown(tmp_path, "[DEFAULT]\n", extra_namespaces=("no.such",))
+    path = tmp_path / "nova.conf"
+    path.write_text("[DEFAULT]\n")
+    with pytest.raises(ValueError) as info:
+        validate.unknown_keys(nova_conf(), [str(path)],
+                              dataclasses.replace(NOVA_SCHEDULER, namespaces=("no.such",)))
+    assert "no.such" in str(info.value) and "gen_known_opts" in str(info.value)
 
 
 # -- nova's full sample config -----------------------------------------------------
@@ -241,7 +248,7 @@ def test_unknown_namespace_is_refused(tmp_path):
 def sample(tmp_path_factory):
     out = tmp_path_factory.mktemp("sample") / "nova.conf.sample"
     args = [GENERATOR, "--output-file", str(out)]
-    for ns in validate.NOVA_NAMESPACES:
+    for ns in NOVA_SCHEDULER.namespaces:
         args += ["--namespace", ns]
     subprocess.run(args, check=True, capture_output=True, timeout=120)
     return out.read_text()
@@ -287,11 +294,13 @@ def test_full_sample_values_pass_the_eager_check_fast(sample, tmp_path):
     assert took < 0.5
 
 
-def test_known_opts_json_is_current(tmp_path):
-    out = tmp_path / "known_opts.json"
-    subprocess.run([sys.executable, os.path.join(ROOT, "tools", "gen_known_opts.py"), str(out)],
-                   check=True, capture_output=True, timeout=120)
-    with open(validate.KNOWN_OPTS) as f:
+@pytest.mark.parametrize("service", [NOVA_SCHEDULER, CINDER_SCHEDULER],
+                         ids=lambda s: s.known_opts)
+def test_known_opts_data_is_current(tmp_path, service):
+    out = tmp_path / service.known_opts
+    subprocess.run([sys.executable, os.path.join(ROOT, "tools", "gen_known_opts.py"),
+                    service.known_opts, str(out)], check=True, capture_output=True, timeout=180)
+    with open(validate.known_opts_path(service)) as f:
         current = json.load(f)
     assert current == json.loads(out.read_text()), (
-        "safe_launch/data/known_opts.json is stale: run tools/gen_known_opts.py")
+        "%s is stale: run tools/gen_known_opts.py" % validate.known_opts_path(service))
