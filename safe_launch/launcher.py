@@ -35,6 +35,7 @@ class Launch:
         self.console = events.ConsoleSink(spec.prog)
         self.emitter = events.Emitter([self.console] if sinks is None else sinks,
                                       mask=self.masker.mask)
+        self.emitter.on_sink_change = lambda name, failing: self._on_change()
         self.phase = "guard"
         self.debug = any(a in ("--debug", "-d") for a in self.argv)
         self.decisions = {}
@@ -288,7 +289,8 @@ class Launch:
         oslo_messaging.set_transport_defaults(control_exchange=self.spec.project)
         try:
             sink = cadf.CadfSink(self.conf, service=self.spec.binary,
-                                 on_failure=lambda exc: self.emitter.sink_failed("CadfSink", exc))
+                                 on_failure=lambda exc: self.emitter.sink_failed("CadfSink", exc),
+                                 on_success=lambda: self.emitter.sink_ok("CadfSink"))
         except Exception as exc:        # fail-open: counted and reported once
             self.emitter.sink_failed("CadfSink", exc)
             return
@@ -395,7 +397,9 @@ class Launch:
             os.kill(os.getpid(), signals.signal.SIGHUP)
 
     def _on_change(self):
-        if self.monitor.outcome.stopping:
+        """STATUS= again: a worker started, became ready or died, a sink failed or
+        recovered (a reload says so itself: RELOADING=1, then READY=1)."""
+        if self.monitor is None or self.monitor.outcome.stopping:
             return
         if self.monitor.outcome.ready_at is None:
             waiting = self.monitor.waiting_for()
@@ -421,8 +425,13 @@ class Launch:
         return ", ".join(parts)
 
     def audit_status(self):
+        """"audit ok", "audit: AuditFile failing (2 failures)", or after a recovery
+        "audit ok (2 sink failures, recovered)"."""
         failures = sum(self.emitter.sink_failures.values())
-        return "audit ok" if not failures else "audit: %d sink failures" % failures
+        failing = sorted(self.emitter.failing)
+        if failing:
+            return "audit: %s failing (%d failures)" % (", ".join(failing), failures)
+        return "audit ok" if not failures else "audit ok (%d sink failures, recovered)" % failures
 
     def _on_crash_loop(self, cause):
         self.monitor.outcome.stopping = True
