@@ -460,6 +460,12 @@ class Launch:
                           signal=self.stop_signal)
         self.bound_stop()
 
+    def _coalesce(self):
+        self.reload_again = True
+        self.emitter.emit(events.RELOAD_COALESCED, summary="reload: the previous reload's "
+                          "workers are still starting; one more reload follows")
+        return False
+
     def bound_stop(self):
         """The stop bound: ``[safe_launch] stop_timeout`` after the stop began, the
         workers are killed and the launcher exits, whatever the backend waits on."""
@@ -488,10 +494,17 @@ class Launch:
     def _on_reload(self):
         """SIGHUP: pass it to the service only if the new configuration is clean.
 
-        A reload accepted while the workers of the previous one are not all
-        serving again is coalesced: one more reload follows once they are.
+        A SIGHUP that comes while the workers of the previous reload are not
+        all serving again is coalesced: one more reload (checked then, on the
+        files as they are then) follows once they are.  It is coalesced
+        before the check: a check reads and validates every option, and 50
+        SIGHUPs each checked kept the master busy for tens of seconds (a
+        SIGTERM waited behind them).
         """
         from safe_launch import reload
+        if self.monitor.outcome.reloading:
+            self.notifier.reloading("reloading: one more reload follows the one in progress")
+            return self._coalesce()
         self.notifier.reloading("reloading: checking the new configuration")
         workers = self.decisions["workers"]
         decision = reload.check(self.conf, self.decisions["guard"], self.spec,
@@ -499,10 +512,7 @@ class Launch:
                                     (self.spec.workers_group or "DEFAULT",
                                      self.spec.workers_name): workers.requested})
         if decision.ok and not self.monitor.restarting():
-            self.reload_again = True
-            self.emitter.emit(events.RELOAD_COALESCED, summary="reload: the previous reload's "
-                              "workers are still starting; one more reload follows")
-            return False
+            return self._coalesce()
         self.emitter.emit(events.RELOAD_ACCEPTED if decision.ok else events.RELOAD_REFUSED,
                           outcome="success" if decision.ok else "failure",
                           summary=decision.summary(), problems=list(decision.problems),
