@@ -110,7 +110,8 @@ def memory_reserve(resources):
 
 
 def bound(requested, resources, *, policy="clamp",
-          per_worker_memory=WORKER_MEMORY_MB * 2 ** 20, threads_per_worker=32, rounding="ceil", max_workers=None, option="workers"):
+          per_worker_memory=WORKER_MEMORY_MB * 2 ** 20, threads_per_worker=32, rounding="ceil",
+          max_workers=None, option="workers"):
     """Decide the worker count; see the module docstring for the caps.
 
     ``requested`` None or 0 means auto: the bound.  Above the bound, ``clamp``
