@@ -112,10 +112,14 @@ class CadfSink:
     ``dropped`` counts events not published (queue full, forked child, an
     error building or handing over the event); ``sent`` those handed to the
     notifier, which logs delivery errors (a dead broker) instead of raising.
+    Deliveries are known only later, in the thread: ``on_failure(exc)`` and
+    ``on_success()`` report them (the emitter's sink_failed / sink_ok).
     """
 
+    delivers_later = True       # handle() only queues: the emitter learns nothing from it
+
     def __init__(self, conf, service, service_type, transport=None, publisher_id=None,
-                 queue_size=256, on_failure=None):
+                 queue_size=256, on_failure=None, on_success=None):
         import logging
 
         import oslo_messaging
@@ -131,6 +135,7 @@ class CadfSink:
             driver="messagingv2", retry=0)
         self.sent = self.dropped = self.undelivered = 0
         self.on_failure = on_failure
+        self.on_success = on_success
         # The notifier logs a failed delivery (a dead broker) with its
         # traceback and the whole payload: from our thread, that is one
         # counted sink failure, not a multi-line dump on stderr.
@@ -179,6 +184,7 @@ class CadfSink:
 
     def _publish(self):
         while (event := self._next()) is not None:
+            undelivered = self.undelivered
             try:
                 payload = build_event(event, self.host, self.uid, self.user, self.service,
                                       self.service_type).as_dict()
@@ -187,6 +193,9 @@ class CadfSink:
                 self.dropped += 1
             else:
                 self.sent += 1
+                # Delivered: no failure was logged from this thread meanwhile.
+                if self.undelivered == undelivered and self.on_success is not None:
+                    self.on_success()
 
     def close(self, timeout=2.0):
         """Let queued events go out for up to ``timeout`` seconds."""

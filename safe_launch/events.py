@@ -136,6 +136,8 @@ class Emitter:
         self.sinks = list(sinks)
         self.mask = mask or (lambda value: value)
         self.sink_failures = {}
+        self.failing = set()      # names of the sinks whose last delivery failed
+        self.on_sink_change = None  # called (name, failing) when a sink fails or recovers
         self.history = []         # every record, for sinks opened later (the audit file)
         self._seq = itertools.count(1)
         self._lock = threading.Lock()
@@ -159,6 +161,11 @@ class Emitter:
             sink.handle(record)
         except Exception as exc:  # a sink never breaks the launch
             self.sink_failed(type(sink).__name__, exc)
+        else:
+            # A sink that only queues (CADF) learns of its deliveries later
+            # and reports them itself (sink_ok / sink_failed).
+            if not getattr(sink, "delivers_later", False):
+                self.sink_ok(type(sink).__name__)
 
     def replay(self, sink):
         """Hand ``sink`` every earlier record (fail-open), then add it."""
@@ -172,12 +179,32 @@ class Emitter:
 
         Never raises: when stderr is the stream that failed (the console
         sink), the report is lost with it and the count is what remains
-        (the status line says "audit: N sink failures").
+        (the status line says which sinks are failing and how many failures).
         """
         self.sink_failures[name] = self.sink_failures.get(name, 0) + 1
         if self.sink_failures[name] == 1:
             ConsoleSink.write_line(None, "safe_launch: event sink %s failed: %s\n"
                                    % (name, self.mask(str(exc))))
+        if name not in self.failing:
+            self.failing.add(name)
+            self._sink_changed(name, True)
+
+    def sink_ok(self, name):
+        """A delivery to sink ``name`` succeeded: a failing sink has recovered.
+
+        "Recovered" is the first successful delivery after failures (for
+        the audit file, the record that follows its ``audit.gap``).
+        """
+        if name in self.failing:
+            self.failing.discard(name)
+            self._sink_changed(name, False)
+
+    def _sink_changed(self, name, failing):
+        if self.on_sink_change is not None:
+            try:
+                self.on_sink_change(name, failing)
+            except Exception:       # a status update never breaks the launch
+                pass
 
     def close(self):
         for sink in self.sinks:

@@ -52,6 +52,7 @@ class Launch:
         self.console = events.ConsoleSink(spec.prog)
         self.emitter = events.Emitter([self.console] if sinks is None else sinks,
                                       mask=self.masker.mask)
+        self.emitter.on_sink_change = lambda name, failing: self._on_change()
         self.phase = "guard"
         self.debug = any(a in ("--debug", "-d") for a in self.argv)
         self.decisions = {}
@@ -335,7 +336,8 @@ class Launch:
         try:
             sink = cadf.CadfSink(self.conf, service=self.spec.binary,
                                  service_type=self.spec.cadf_type,
-                                 on_failure=lambda exc: self.emitter.sink_failed("CadfSink", exc))
+                                 on_failure=lambda exc: self.emitter.sink_failed("CadfSink", exc),
+                                 on_success=lambda: self.emitter.sink_ok("CadfSink"))
         except Exception as exc:        # fail-open: counted and reported once
             self.emitter.sink_failed("CadfSink", exc)
             return
@@ -492,7 +494,9 @@ class Launch:
             os.kill(os.getpid(), signals.signal.SIGHUP)
 
     def _on_change(self):
-        if self.monitor.outcome.stopping:
+        """STATUS= again: a worker started, became ready or died, a sink failed or
+        recovered (a reload says so itself: RELOADING=1, then READY=1)."""
+        if self.monitor is None or self.monitor.outcome.stopping:
             return
         if self.monitor.outcome.ready_at is None:
             waiting = self.monitor.waiting_for()
@@ -520,8 +524,13 @@ class Launch:
         return ", ".join(parts)
 
     def audit_status(self):
+        """"audit ok", "audit: AuditFile failing (2 failures)", or after a recovery
+        "audit ok (2 sink failures, recovered)"."""
         failures = sum(self.emitter.sink_failures.values())
-        return "audit ok" if not failures else "audit: %d sink failures" % failures
+        failing = sorted(self.emitter.failing)
+        if failing:
+            return "audit: %s failing (%d failures)" % (", ".join(failing), failures)
+        return "audit ok" if not failures else "audit ok (%d sink failures, recovered)" % failures
 
     def _on_crash_loop(self, cause):
         self.monitor.outcome.stopping = True
@@ -555,6 +564,12 @@ class Launch:
                           signal=self.stop_signal)
         self.bound_stop()
 
+    def _coalesce(self):
+        self.reload_again = True
+        self.emitter.emit(events.RELOAD_COALESCED, summary="reload: the previous reload's "
+                          "workers are still starting; one more reload follows")
+        return False
+
     def bound_stop(self):
         """The stop bound: ``[safe_launch] stop_timeout`` after the stop began, the
         workers are killed and the launcher exits, whatever the backend waits on."""
@@ -583,10 +598,17 @@ class Launch:
     def _on_reload(self):
         """SIGHUP: pass it to the service only if the new configuration is clean.
 
-        A reload accepted while the workers of the previous one are not all
-        serving again is coalesced: one more reload follows once they are.
+        A SIGHUP that comes while the workers of the previous reload are not
+        all serving again is coalesced: one more reload (checked then, on the
+        files as they are then) follows once they are.  It is coalesced
+        before the check: a check reads and validates every option, and 50
+        SIGHUPs each checked kept the master busy for tens of seconds (a
+        SIGTERM waited behind them).
         """
         from safe_launch import reload
+        if self.monitor.outcome.reloading:
+            self.notifier.reloading("reloading: one more reload follows the one in progress")
+            return self._coalesce()
         self.notifier.reloading("reloading: checking the new configuration")
         workers = self.decisions["workers"]
         decision = reload.check(self.conf, self.decisions["guard"], self.spec,
@@ -595,10 +617,7 @@ class Launch:
                                      self.spec.workers_name): workers.requested}
                                 if self.spec.forks else {})
         if decision.ok and not self.monitor.restarting():
-            self.reload_again = True
-            self.emitter.emit(events.RELOAD_COALESCED, summary="reload: the previous reload's "
-                              "workers are still starting; one more reload follows")
-            return False
+            return self._coalesce()
         self.emitter.emit(events.RELOAD_ACCEPTED if decision.ok else events.RELOAD_REFUSED,
                           outcome="success" if decision.ok else "failure",
                           summary=decision.summary(), problems=list(decision.problems),

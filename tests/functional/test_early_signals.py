@@ -145,8 +145,9 @@ def test_when_the_stop_holds(make_env, launch):
 def test_a_check_interrupted_by_a_stop_is_not_reported_ok(make_env, launch, tmp_path):
     """``safe-launch check`` stopped before it finished checked nothing: 75, not "ok"."""
     env = make_env(workers=1)
-    proc = launch([bin_path("safe-launch"), "check", "--config-file", env.conf],
-                  env=held_env(tmp_path, "safe_launch.patching"))
+    proc = launch(unisolated("safe-launch", "safe_launch.cmd.admin")
+                  + ["check", "--config-file", env.conf],
+                  env=dict(held_env(tmp_path, "safe_launch.patching"), **ALLOW_PYTHONPATH))
     assert until(lambda: os.path.exists(tmp_path / "held"), 60, interval=0.01), proc.output()
     proc.signal(signal.SIGTERM)
     assert proc.wait(30) == 75, proc.output()

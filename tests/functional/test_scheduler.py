@@ -32,6 +32,28 @@ def rpc_ping(url, topic="scheduler"):
     return result.stdout.strip()
 
 
+class Pinger:
+    """One client process answering :meth:`ping` calls (no interpreter start each)."""
+
+    def __init__(self, url, topic="scheduler"):
+        self.proc = subprocess.Popen([sys.executable, "-m", "tests.functional.rpc", url, topic,
+                                      "-"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     text=True)
+
+    def ping(self):
+        self.proc.stdin.write("ping\n")
+        self.proc.stdin.flush()
+        return self.proc.stdout.readline().strip()
+
+    def close(self):
+        self.proc.stdin.close()
+        try:
+            self.proc.wait(30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+
 @BOTH
 def test_launches_the_real_scheduler_and_stops_cleanly(make_env, launch):
     env = make_env()

@@ -34,18 +34,23 @@ print(json.dumps({"cpu_limit": res.cpu_limit, "source": res.sources["cpu"],
 """
 
 
-def v1_cpu_parent():
-    """Our own cgroup v1 ``cpu`` directory, or None when the host has no v1 cpu controller."""
+def v1_parent(controller):
+    """Our own cgroup v1 ``controller`` directory, or None when the host has no
+    v1 hierarchy with that controller."""
     with open("/proc/self/mountinfo") as f:
         mounts = resources.parse_mountinfo(f.read())
     with open("/proc/self/cgroup") as f:
         v1, _ = resources.parse_proc_cgroup(f.read())
     for mount in mounts:
-        if mount.fstype == "cgroup" and "cpu" in mount.superopts and "cpu" in v1:
-            leaf = resources.translate(v1["cpu"], mount)
+        if mount.fstype == "cgroup" and controller in mount.superopts and controller in v1:
+            leaf = resources.translate(v1[controller], mount)
             if leaf is not None and os.path.isdir(leaf):
                 return leaf
     return None
+
+
+def v1_cpu_parent():
+    return v1_parent("cpu")
 
 
 def _skip_reason():
@@ -94,12 +99,28 @@ def v1_cpu_cgroup(quota, period=100000, parent=None):
     Created below ``parent`` (default: our own cpu cgroup).  On exit,
     processes still inside go back to ``parent`` and the cgroup is removed.
     """
-    parent = parent or v1_cpu_parent()
+    settings = [("cpu.cfs_period_us", period), ("cpu.cfs_quota_us", quota)]
+    with v1_cgroup(parent or v1_cpu_parent(), settings) as cgroup:
+        yield cgroup
+
+
+@contextlib.contextmanager
+def v1_memory_cgroup(limit, parent=None):
+    """A new v1 memory cgroup with ``memory.limit_in_bytes`` = ``limit``, below
+    ``parent`` (default: our own memory cgroup); removed on exit."""
+    with v1_cgroup(parent or v1_parent("memory"),
+                   [("memory.limit_in_bytes", limit)]) as cgroup:
+        yield cgroup
+
+
+@contextlib.contextmanager
+def v1_cgroup(parent, settings):
+    """A new cgroup below ``parent`` with ``settings`` ((file, value) in order) written."""
     cgroup = os.path.join(parent, "safe-launch-test-" + uuid.uuid4().hex[:12])
     os.mkdir(cgroup)
     try:
-        _write(cgroup, "cpu.cfs_period_us", period)
-        _write(cgroup, "cpu.cfs_quota_us", quota)
+        for name, value in settings:
+            _write(cgroup, name, value)
         yield cgroup
     finally:
         _evacuate(cgroup, parent)

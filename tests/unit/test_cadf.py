@@ -86,14 +86,16 @@ def test_published_on_the_notifications_topic_masked(messaging):
     conf = cfg.ConfigOpts()
     conf([])
     transport = messaging.get_notification_transport(conf, url="fake:/")
-    sink = cadf.CadfSink(conf, *SERVICE, transport=transport, publisher_id="safe-launch.host1")
+    delivered = []
+    sink = cadf.CadfSink(conf, *SERVICE, transport=transport, publisher_id="safe-launch.host1",
+                         on_success=lambda: delivered.append(1))
     masker = masking.Masker()
     emitter = events.Emitter([sink], mask=masker)
     emitter.emit(events.LAUNCH_STARTED, outcome="pending", summary="starting",
                  argv=["--os-password", "OsPw0006"], url="rabbit://u:Rp000004@h/")
     emitter.emit(events.SERVICE_STOPPED, summary="stopped")
     emitter.close()
-    assert (sink.sent, sink.dropped) == (2, 0)
+    assert (sink.sent, sink.dropped, len(delivered)) == (2, 0, 2)
 
     collector = Collector()
     listener = messaging.get_notification_listener(
@@ -122,7 +124,9 @@ def test_a_dead_broker_does_not_block_emit(tmp_path, caplog):
     conf = cfg.ConfigOpts()
     conf(["--config-file", str(path)])
     failures = []
-    sink = cadf.CadfSink(conf, *SERVICE, on_failure=failures.append)
+    delivered = []
+    sink = cadf.CadfSink(conf, *SERVICE, on_failure=failures.append,
+                         on_success=lambda: delivered.append(1))
     assert sink.notifier.retry == 0     # [oslo_messaging_notifications] retry is -1: forever
     emitter = events.Emitter([sink])
     start = time.monotonic()
@@ -135,6 +139,7 @@ def test_a_dead_broker_does_not_block_emit(tmp_path, caplog):
     assert (sink.sent, sink.dropped, sink.undelivered, emitter.sink_failures) == (20, 0, 20, {})
     # each failed delivery is one counted failure, not the notifier's traceback and payload
     assert len(failures) == 20 and "not delivered" in str(failures[0])
+    assert not delivered        # queued is not delivered: no false recovery
     assert "Could not send notification" not in caplog.text
     assert "Gu3stPw0" not in caplog.text
 

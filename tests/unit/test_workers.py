@@ -11,11 +11,12 @@ import pytest
 from safe_launch.resources import Resources
 from safe_launch.workers import bound
 from safe_launch.workers import memory_reserve
+from safe_launch.workers import MIN_RESERVE
 from safe_launch.workers import round_cpus
 
 MiB = 2 ** 20
 GiB = 2 ** 30
-PER_WORKER = 192 * MiB
+PER_WORKER = 80 * MiB
 
 
 def res(cpus=2, quota=None, memory=None, limit=None, total=None, pids=None, cpu_source=None):
@@ -30,7 +31,7 @@ def res(cpus=2, quota=None, memory=None, limit=None, total=None, pids=None, cpu_
 
 
 def test_summary_of_a_clamp_on_this_two_cpu_machine():
-    decision = bound(64, res(memory=64 * MiB + 95 * PER_WORKER))
+    decision = bound(64, res(memory=MIN_RESERVE + 95 * PER_WORKER))
     assert decision.summary() == ("workers=2 (requested 64, bound by cpu: 2.0 CPUs (affinity 2), "
                                   "memory allows 95 workers, pids unlimited; clamp)")
     assert (decision.effective, decision.bound, decision.bound_by, decision.refused) == \
@@ -89,7 +90,7 @@ def test_memory_cap_keeps_a_reserve_of_a_tenth_of_the_limit():
     """Case 1 of the notes: 636870912 bytes of headroom in a 1 GiB pod."""
     resources = res(cpus=8, quota=Fraction(5, 2), memory=636870912, limit=GiB)
     assert memory_reserve(resources) == GiB // 10
-    decision = bound(None, resources)
+    decision = bound(None, resources, per_worker_memory=192 * MiB)
     assert (decision.caps["memory"], decision.effective, decision.bound_by) == (2, 2, "memory")
     assert decision.summary().startswith(
         "workers=2 (requested auto, bound by memory: memory allows 2 workers (607 MiB available "
@@ -98,8 +99,21 @@ def test_memory_cap_keeps_a_reserve_of_a_tenth_of_the_limit():
 
 def test_memory_reserve_without_a_cgroup_limit():
     assert memory_reserve(res(total=64 * GiB)) == 64 * GiB // 20
-    assert memory_reserve(res(total=GiB)) == 64 * MiB
-    assert memory_reserve(res()) == 64 * MiB
+    assert memory_reserve(res(total=GiB)) == MIN_RESERVE
+    assert memory_reserve(res()) == MIN_RESERVE
+
+
+@pytest.mark.parametrize("limit_mib,expected", [(200, 1), (250, 1), (300, 2), (350, 2),
+                                                (640, 6), (1024, 11)])
+def test_the_default_memory_bound_against_the_measured_figures(limit_mib, expected):
+    """A master using 36 MB at the probe and 130 MB serving, workers 73 MB each
+    once they served (tests/functional/test_memory_bound.py): the default's
+    count fits in the limit, and one more would not fit with the reserve."""
+    limit = limit_mib * MiB
+    decision = bound(None, res(cpus=64, memory=limit - 36 * MiB, limit=limit))
+    assert decision.effective == expected, decision.summary()
+    if expected > 1:    # 1 is the floor: a master and one worker need about 203 MB
+        assert 130 * MiB + expected * 73 * MiB <= limit
 
 
 def test_too_little_memory_is_one_degraded_worker():
@@ -121,7 +135,7 @@ def test_max_workers_is_an_absolute_cap():
 
 
 def test_ties_name_the_cpu_first():
-    decision = bound(None, res(memory=64 * MiB + 2 * PER_WORKER))
+    decision = bound(None, res(memory=MIN_RESERVE + 2 * PER_WORKER))
     assert decision.caps == {"cpu": 2, "memory": 2, "pids": None}
     assert decision.bound_by == "cpu"
 
