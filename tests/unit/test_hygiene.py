@@ -1,6 +1,7 @@
 """The hygiene policy on a fake kernel; the kernel reads on fake /proc trees;
 the console-script trampoline on a fake interpreter."""
 
+import dataclasses
 import os
 import pwd
 import shutil
@@ -190,8 +191,8 @@ def test_loader_variables_need_root_only_paths(name, value, stats, why):
 
 
 def test_a_spec_that_needs_privilege_gain_gets_no_no_new_privs():
-    gaining = specs.ServiceSpec(binary="nova-compute", topic="compute",
-                                workers_opt="x.workers", needs_privilege_gain=True)
+    gaining = dataclasses.replace(specs.NOVA_SCHEDULER, binary="nova-compute", topic="compute",
+                                  needs_privilege_gain=True)
     decision, kernel = run(spec=gaining, allow_root=True)
     assert ("nnp",) not in kernel.calls and not decision.no_new_privs
     assert decision.no_new_privs_because == "not set: the service spec needs privilege gain"

@@ -38,7 +38,7 @@ def setup(tmp_path):
 def test_pip_runs_once_then_only_when_the_pins_change(tmp_path):
     tree(tmp_path)
     calls, said = setup(tmp_path)
-    assert "pip install -q -c constraints.txt -e .[nova,test]" in calls
+    assert "pip install -q -c constraints.txt -e .[nova,cinder,test]" in calls
     assert "setup-env: installing" in said and "about 90 s" in said   # the progress line
     assert setup(tmp_path) == ("", "")                  # current: no pip, no word
     with open(tmp_path / "constraints.txt", "a") as f:
