@@ -416,6 +416,17 @@ def register_declared(masker, conf, argv=(), environ=None, file_sections=(), sec
     return declared
 
 
+def register_launch(masker, spec, conf, argv, environ, records=()):
+    """:func:`register_declared` for a launch of ``spec`` (and a reload): the
+    secrets of ``argv``, ``environ`` and the accepted files ``records``, with
+    the options ``spec``'s namespaces declare (``conf`` None: not loaded yet)."""
+    from safe_launch import configfiles
+    from safe_launch import validate
+    return register_declared(masker, conf, argv, environ, configfiles.sections_of(records),
+                             secret_keys=validate.known_secret_keys(spec),
+                             plain_keys=validate.known_plain_keys(spec))
+
+
 _NOTHING_DECLARED = DeclaredSecrets()
 
 
@@ -459,8 +470,14 @@ def secret_values_from_conf(conf):
     option value (``transport_url``, ``[database] connection`` ...).  Never
     raises: options whose value cannot be read are skipped.
     """
+    return secret_values_of(_option_values(conf))
+
+
+def secret_values_of(option_values):
+    """:func:`secret_values_from_conf` of ``(opt, value)`` pairs already read (the
+    validate phase reads every option once, for itself and for the masker)."""
     found = set()
-    for opt, value in _option_values(conf):
+    for opt, value in option_values:
         for text in _strings(value):
             if getattr(opt, "secret", False):
                 found.add(text)

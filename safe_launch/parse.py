@@ -84,6 +84,16 @@ def problems_before(records, environ):
         validate.describe(p) for p in validate.config_source_check(records, environ).errors]
 
 
+def phase(spec, conf, argv, records, environ):
+    """The parse phase: the files' pre-parse problems (all at once), then one parse
+    of their bytes."""
+    from safe_launch.errors import config_error
+    problems = problems_before(records, environ)
+    if problems:
+        raise config_error(problems)
+    return parse(spec, conf, argv, records)
+
+
 def parse(spec, conf, argv, records):
     """``CONF(argv, project=..., prog=<binary>)`` as the stock script does.
 

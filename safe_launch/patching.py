@@ -166,6 +166,15 @@ def apply(decision, spec, strict=False):
     return result
 
 
+def phase(spec, conf):
+    """The patching phase: decide from the environment and ``conf``, then apply."""
+    policy = conf.safe_launch
+    decision = decide(os.environ, *configured(spec, conf), spec.default_backend,
+                      policy.monkey_patch_allowlist, env=spec.patching_env,
+                      option=spec.backend_opt)
+    return apply(decision, spec, strict=policy.strict_patching)
+
+
 def verify(decision):
     """Raise LaunchError(78) unless exactly the allowlist is patched."""
     patched = set(patched_targets())

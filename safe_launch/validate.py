@@ -83,7 +83,7 @@ def registered_opts(conf):
 
     oslo.config has no public API for the Opt objects (needed for
     ``secret`` and ``deprecated_opts``): this uses the private
-    ``ConfigOpts._all_opt_infos()``, as oslo-config-validator does.
+    ``ConfigOpts._all_opt_infos()`` (pinned in tests/unit/test_internals.py).
     """
     return [(group.name if group is not None else "DEFAULT", info["opt"])
             for info, group in conf._all_opt_infos()]
@@ -125,7 +125,7 @@ def _error_message(opt, exc):
     return "cannot be read: %s: %s" % (type(exc).__name__, exc)
 
 
-def eager_check(conf, files=(), allow_config_source=None):
+def eager_check(conf, files=(), allow_config_source=None, values=None):
     """Read every registered option of ``conf`` (parsed) and report every problem.
 
     ``files``: the loaded config files (paths or FileRecords), only to name
@@ -134,11 +134,14 @@ def eager_check(conf, files=(), allow_config_source=None):
     Deprecated names used in files are reported by :func:`unknown_keys`.
     oslo.config's own deprecation log lines are silenced meanwhile: the
     report carries them (oslo logs each only once, at first read).
+    ``values``: a list that gets ``(opt, value)`` of every option read, for
+    whoever needs the values too (the masker): each is read only once.
     """
     if allow_config_source is None:
         allow_config_source = bool(_safe_launch_opt(conf, "allow_config_source", False))
     with _silenced(logging.getLogger("oslo_config.cfg")):
-        errors, warnings, env_sources = _read_all(conf, files)
+        errors, warnings, env_sources = _read_all(conf, files,
+                                                  [] if values is None else values)
     if not allow_config_source:
         try:
             config_source = conf.config_source
@@ -151,22 +154,26 @@ def eager_check(conf, files=(), allow_config_source=None):
     return ValidationReport(tuple(errors), tuple(warnings), tuple(env_sources))
 
 
-def _read_all(conf, files):
-    """(errors, warnings, env sources) from reading every registered option."""
+def _read_all(conf, files, values):
+    """(errors, warnings, env sources) from reading every registered option;
+    ``values`` gets ``(opt, value)`` of each option that could be read."""
     errors, warnings, env_sources = [], [], []
     for group, opt in registered_opts(conf):
         name = opt.dest
         try:
-            # get_location() evaluates the value exactly as conf[group][name]
-            # does (conversion, substitution), raising the real exception
-            # where ConfigOpts.__getattr__ would turn some into NoSuchOptError.
-            loc = conf.get_location(name, None if group == "DEFAULT" else group)
+            # What get_location() does, keeping the value it throws away:
+            # _do_get() evaluates the value exactly as conf[group][name] does
+            # (conversion, substitution), raising the real exception where
+            # ConfigOpts.__getattr__ would turn some into NoSuchOptError.
+            value, loc = conf._do_get(name, None if group == "DEFAULT" else cfg.OptGroup(group),
+                                      None)
         except Exception as exc:
             env = env_name(group, name)
             source = env if env in os.environ and isinstance(exc, cfg.ConfigSourceValueError) \
                 else _file_source(files, group, opt)
             errors.append(Problem(group, name, _error_message(opt, exc), source))
             continue
+        values.append((opt, value))
         if loc is None:
             continue
         if loc.location is cfg.Locations.environment:
@@ -289,7 +296,21 @@ def describe(problem):
     return "%s%s: %s" % (where, source, message), detail
 
 
-def check(conf, guard, spec, environ, checked=None):
+def warnings_of(decision):
+    """The ``config.warning`` records' data: the errors not enforced, the warnings."""
+    return [{"outcome": "failure", "error": error,
+             "summary": "validate: not enforced ([safe_launch] enforce = false): " + error}
+            for error in decision.errors] + [
+        {"summary": "validate: warning: " + warning, "warning": warning}
+        for warning in decision.warnings]
+
+
+def enforced(decision, conf):
+    """Whether ``decision``'s errors stop the launch (``[safe_launch] enforce``)."""
+    return bool(decision.errors) and conf.safe_launch.enforce
+
+
+def check(conf, guard, spec, environ, checked=None, values=None):
     """The validate phase's one rule, for the launch, a reload and ``check``.
 
     ``conf`` is parsed from ``guard.argv``.  Every file the parse read and
@@ -314,7 +335,7 @@ def check(conf, guard, spec, environ, checked=None):
     errors += [("--%s: denied by [safe_launch] denied_cli_options" % key.replace(".", "-"),
                 {"option": key.rpartition(".")[2]})
                for key in guard.options if argv.is_denied(key, policy.denied_cli_options)]
-    report = (eager_check(conf, read)
+    report = (eager_check(conf, read, values=values)
               + unknown_keys(conf, read, spec, environ=environ)
               + lazy_check(conf, read, environ, spec))
     errors += [describe(p) for p in report.errors]

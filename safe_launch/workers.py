@@ -137,6 +137,32 @@ def memory_reserve(resources):
     return max(MIN_RESERVE, share)
 
 
+def for_service(spec, conf, probe):
+    """The workers phase: ``spec``'s configured count bounded by what ``probe()``
+    finds, under ``conf``'s ``[safe_launch]`` policy; ONE_PROCESS for a service
+    without a workers option (nothing is probed)."""
+    if not spec.forks:
+        return ONE_PROCESS
+    group = conf[spec.workers_group] if spec.workers_group else conf
+    policy = conf.safe_launch
+    return bound(group[spec.workers_name], probe(), policy=policy.worker_bound,
+                 per_worker_memory=policy.worker_memory_mb * 2 ** 20,
+                 threads_per_worker=policy.worker_threads, rounding=policy.cpu_rounding,
+                 max_workers=policy.max_workers,
+                 option="[%s] %s" % (spec.workers_group or "DEFAULT", spec.workers_name))
+
+
+def warnings_of(spec, decision):
+    """The ``config.warning`` records' data: one for a clamped request."""
+    requested = decision.requested
+    if not requested or decision.effective >= requested:
+        return []
+    summary = "workers: warning: [%s] %s = %d clamped to %d (bound by %s)" % (
+        spec.workers_group, spec.workers_name, requested, decision.effective, decision.bound_by)
+    return [{"summary": summary, "warning": "clamped %s from %d to %d" % (
+        spec.workers_opt, requested, decision.effective)}]
+
+
 def bound(requested, resources, *, policy="clamp",
           per_worker_memory=WORKER_MEMORY_MB * 2 ** 20, threads_per_worker=32, rounding="ceil",
           max_workers=None, option="workers"):

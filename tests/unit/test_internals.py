@@ -54,6 +54,8 @@ PINNED = [
     ("argv (deprecated CLI names)", lambda: cfg.Opt, "_get_deprecated_cli_name", "callable"),
     ("validate.registered_opts", lambda: cfg.ConfigOpts, "_all_opt_infos", "callable"),
     ("masking._option_values", lambda: cfg.ConfigOpts, "_get_opt_info", "callable"),
+    ("validate.eager_check (value and location in one read)", lambda: cfg.ConfigOpts,
+     "_do_get", "callable"),
     ("configfiles (read_sections)", lambda: iniparser.BaseParser, "parse", "callable"),
     ("configfiles.serving", lambda: cfg.ConfigParser, "parse", "callable"),
     ("signals.adopt (threading)", _cotyledon_manager, "_on_signal_received", "callable"),
@@ -140,3 +142,45 @@ def test_every_private_use_is_pinned():
                             unlisted.append("%s:%d: %s" % (os.path.relpath(path, ROOT),
                                                            number, match.group(0)))
     assert unlisted == [], unlisted
+
+
+def _package_private_uses(path, package="safe_launch"):
+    """``from safe_launch.x import _y`` and ``x._y`` where ``x`` names a module of
+    the package, in the source at ``path``: ``[(line, text)]``."""
+    import ast
+    with open(path) as f:
+        tree = ast.parse(f.read(), path)
+    modules, found = set(), []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] == package:
+            for alias in node.names:
+                if alias.name.startswith("_") and not alias.name.startswith("__"):
+                    found.append((node.lineno, "from %s import %s" % (node.module, alias.name)))
+                modules.add(alias.asname or alias.name)
+        elif isinstance(node, ast.Import):
+            for alias in node.names:
+                if alias.name.split(".")[0] == package and alias.asname:
+                    modules.add(alias.asname)
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) \
+                and node.value.id in modules and node.attr.startswith("_") \
+                and not node.attr.startswith("__"):
+            found.append((node.lineno, "%s.%s" % (node.value.id, node.attr)))
+    return found
+
+
+def test_no_module_uses_another_modules_private_names():
+    """Each module keeps its private names to itself: what another module needs
+    is public (named without ``_``), so a move or a rename shows in one place."""
+    used = ["%s:%d: %s" % (os.path.relpath(os.path.join(directory, name), ROOT), line, text)
+            for directory, _, files in os.walk(ROOT) for name in files if name.endswith(".py")
+            for line, text in _package_private_uses(os.path.join(directory, name))]
+    assert used == [], used
+
+
+def test_the_private_use_scan_sees_both_forms(tmp_path):
+    path = tmp_path / "m.py"
+    path.write_text("from safe_launch.resources import _read\nfrom safe_launch import audit\n"
+                    "audit._lock\naudit.open_file\n")
+    assert _package_private_uses(str(path)) == [
+        (1, "from safe_launch.resources import _read"), (3, "audit._lock")]
