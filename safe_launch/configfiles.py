@@ -216,10 +216,7 @@ def _value(conf, group, name, records, environ):
             return attrs[name]
         except (cfg.Error, ValueError):
             return None     # a bad value: validate.eager_check reports it
-    env = "OS_%s__%s" % (group.upper(), name.upper())
-    if env in environ:
-        return environ[env]
-    value, _ = raw_value(records, group, name)
+    value, _ = raw_value(records, group, name, environ)
     if value is None and group == "oslo_policy":
         from oslo_policy import opts as policy_opts      # oslo_config only: safe
         defaults = {o.dest: o.default for _, opts in policy_opts.list_opts() for o in opts}
@@ -341,15 +338,24 @@ def sections_of(records):
             continue
 
 
-def raw_value(files, section, key):
+def env_name(group, option):
+    """The environment variable oslo.config reads ``option`` of ``group`` from."""
+    return "OS_%s__%s" % ((group or "DEFAULT").upper(), option.upper())
+
+
+def raw_value(files, section, key, environ=None):
     """``(value, path)``: the last raw value of ``key`` in ``section`` across ``files``.
 
     As oslo.config would take it from the files (the last one wins; section
     names other than DEFAULT match case-insensitively), before any parse:
     no type, no ``$substitution``.  ``(None, None)`` when no file sets it.
     ``files``: FileRecords (their checked bytes), or paths (see
-    :func:`read_sections`).
+    :func:`read_sections`).  With ``environ``, its ``OS_<SECTION>__<KEY>``
+    comes first, as in oslo.config: ``(value, variable name)``.
     """
+    env = env_name(section, key)
+    if environ is not None and env in environ:
+        return environ[env], env
     value = source = None
     want = section if section == "DEFAULT" else section.lower()
     for record in files:

@@ -36,10 +36,7 @@ def at_default(settings, spec):
 
 
 def _raw(name, files, environ):
-    env = "OS_%s__%s" % (opts.GROUP.upper(), name.upper())
-    if env in environ:
-        return environ[env]
-    return configfiles.raw_value(files, opts.GROUP, name)[0]
+    return configfiles.raw_value(files, opts.GROUP, name, environ)[0]
 
 
 def _typed(opt, raw, default):

@@ -32,6 +32,7 @@ from oslo_log import versionutils
 
 from safe_launch import argv
 from safe_launch import configfiles
+from safe_launch.configfiles import env_name
 from safe_launch.errors import NOT_SHOWN
 
 DATA = os.path.join(os.path.dirname(__file__), "data")
@@ -66,11 +67,6 @@ class ValidationReport:
     def __add__(self, other):
         return ValidationReport(self.errors + other.errors, self.warnings + other.warnings,
                                 self.env_sources + other.env_sources)
-
-
-def env_name(group, option):
-    """The environment variable oslo.config reads ``option`` of ``group`` from."""
-    return "OS_%s__%s" % ((group or "DEFAULT").upper(), option.upper())
 
 
 def _norm(group):

@@ -139,6 +139,31 @@ def test_denied_options_are_refused(opts):
     assert not check(opts, "--shell_completion", "bash", denied=["shell_completion"]).ok
 
 
+@pytest.mark.parametrize("denied", ["log-config-append", "log_config_append"])
+@pytest.mark.parametrize("key", ["log_config_append", "group.log_config_append"])
+def test_one_denied_rule_folds_dashes_and_matches_the_dest_or_group_dest(denied, key):
+    """The guard, --help and the validate phase all ask argv.is_denied: ``-`` and
+    ``_`` alike, the dest alone or ``group.dest`` (issue 17: two copies disagreed)."""
+    assert argv.is_denied(key, [denied])
+    assert not argv.is_denied(key, ["log-config"])
+    assert not argv.is_denied("log_config_append_x", [denied])
+
+
+def test_help_hides_exactly_what_the_guard_refuses():
+    from safe_launch import opts as sl_opts
+    from safe_launch import parse
+    conf = cfg.ConfigOpts()
+    log.register_options(conf)
+    sl_opts.register_opts(conf)
+    conf.set_override("denied_cli_options", ["log-config-append", "log_dir"],
+                      group="safe_launch")
+    refused = {o.dest for o, _ in argv.cli_opts_of(conf)
+               if argv.is_denied(o.dest, conf.safe_launch.denied_cli_options)}
+    parse.hide_refused(conf)
+    left = {o.dest for o, _ in argv.cli_opts_of(conf)}
+    assert refused == {"log_config_append", "log_dir"} and not refused & left
+
+
 def test_options_of_a_group_and_explicit_opts_before_registration():
     group_opt = cfg.BoolOpt("verbose", deprecated_name="chatty")
     # The spellings oslo.config registers: a deprecated name without a group
