@@ -17,7 +17,7 @@ import uuid
 
 import pytest
 
-from safe_launch import resources
+from safe_launch import kernelread
 
 ENV_FLAG = "SAFE_LAUNCH_REAL_CGROUP_TESTS"
 
@@ -38,12 +38,12 @@ def v1_parent(controller):
     """Our own cgroup v1 ``controller`` directory, or None when the host has no
     v1 hierarchy with that controller."""
     with open("/proc/self/mountinfo") as f:
-        mounts = resources.parse_mountinfo(f.read())
+        mounts = kernelread.parse_mountinfo(f.read())
     with open("/proc/self/cgroup") as f:
-        v1, _ = resources.parse_proc_cgroup(f.read())
+        v1, _ = kernelread.parse_proc_cgroup(f.read())
     for mount in mounts:
         if mount.fstype == "cgroup" and controller in mount.superopts and controller in v1:
-            leaf = resources.translate(v1[controller], mount)
+            leaf = kernelread.translate(v1[controller], mount)
             if leaf is not None and os.path.isdir(leaf):
                 return leaf
     return None

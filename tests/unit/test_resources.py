@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from safe_launch import resources
+from safe_launch import kernelread
 from safe_launch.resources import probe
 from safe_launch.workers import bound
 
@@ -461,7 +461,7 @@ def test_process_limit_on_this_host_is_pid_max_or_tighter():
     ("0-3,8,10-11", {0, 1, 2, 3, 8, 10, 11}), ("", set()), ("5\n", {5})])
 def test_parse_cpu_list(text, cpus):
     """Case 30."""
-    assert resources.parse_cpu_list(text) == cpus
+    assert kernelread.parse_cpu_list(text) == cpus
 
 
 def test_cpuset_cpus_is_never_counted(tree):
@@ -534,15 +534,15 @@ def test_host_memory_only_tightens(tree):
 # -- pure helpers -----------------------------------------------------------------------
 
 def test_parse_mountinfo_unescapes_and_skips_malformed_lines():
-    mounts = resources.parse_mountinfo(
+    mounts = kernelread.parse_mountinfo(
         "garbage\n"
         r"41 31 0:38 /a\134b /x\040y\011z rw - cgroup2 cgroup2 rw,nsdelegate" "\n")
-    assert mounts == [resources.Mount("/a\\b", "/x y\tz", "cgroup2",
-                                      frozenset({"rw", "nsdelegate"}))]
+    assert mounts == [kernelread.Mount("/a\\b", "/x y\tz", "cgroup2",
+                                       frozenset({"rw", "nsdelegate"}))]
 
 
 def test_parse_proc_cgroup():
-    v1_paths, v2_path = resources.parse_proc_cgroup(
+    v1_paths, v2_path = kernelread.parse_proc_cgroup(
         "12:cpu,cpuacct:/a:b\n1:name=systemd:/s\nbad line\n0::/u (deleted)\n")
     assert v1_paths == {"cpu": "/a:b", "cpuacct": "/a:b"} and v2_path == "/u"
 
@@ -552,17 +552,33 @@ def test_parse_proc_cgroup():
     ("/d/1/x", "/d/1", "/m/x"), ("/d/10", "/d/1", None), ("/", "/..", None),
     ("/../x", "/", None)])
 def test_translate(path, root, expected):
-    assert resources.translate(path, resources.Mount(root, "/m", "cgroup2", frozenset())) \
+    assert kernelread.translate(path, kernelread.Mount(root, "/m", "cgroup2", frozenset())) \
         == expected
 
 
-def test_rlimit_nproc_caps_unprivileged_users(monkeypatch):
-    monkeypatch.setattr(resources.resource, "getrlimit", lambda _: (100, 200))
-    monkeypatch.setattr(resources.os, "getuid", lambda: 1000)
-    assert resources._nproc_cap({"CapEff": "0000000000000000"})[0] == 100
-    assert resources._nproc_cap({"CapEff": "%016x" % (1 << 24)}) is None
-    monkeypatch.setattr(resources.os, "getuid", lambda: 0)
-    assert resources._nproc_cap({"CapEff": "0"}) is None
+LIMITS = ("Limit                     Soft Limit           Hard Limit           Units     \n"
+          "Max processes             %s                  200                  processes \n")
+
+
+@pytest.mark.parametrize("soft, uid, caps, capped", [
+    ("100", "1000", 0, True), ("100", "1000", 1 << 24, False), ("100", "1000", 1 << 21, False),
+    ("100", "0", 0, False), ("unlimited", "1000", 0, False)])
+def test_rlimit_nproc_caps_unprivileged_users(tree, soft, uid, caps, capped):
+    """Read from /proc/self/limits and status, fake tree or real root alike."""
+    tree.write("/proc/self/limits", LIMITS % soft)
+    tree.write("/proc/self/status", "Uid:\t%s\t%s\t%s\t%s\nCapEff:\t%016x\n"
+               % (uid, uid, uid, uid, caps))
+    res = tree.proc().probe()
+    assert (res.pids_available == 100) == capped
+    assert res.sources["pids"].startswith("RLIMIT_NPROC 100") == capped
+
+
+def test_rlimit_nproc_on_this_host_is_the_getrlimit_one():
+    import resource
+    soft = resource.getrlimit(resource.RLIMIT_NPROC)[0]
+    with open("/proc/self/limits") as f, open("/proc/self/status") as g:
+        cap = kernelread.nproc_cap(f.read(), kernelread.parse_status(g.read()))
+    assert cap is None or cap[0] == soft
 
 
 # -- this host ------------------------------------------------------------------------
