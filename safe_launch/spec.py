@@ -42,22 +42,22 @@ class ServiceSpec:
     adapter: str
     namespaces: tuple
     cadf_type: str
-    topic: str = None
-    workers_opt: str = None
-    project: str = None
-    package: str = None
-    extra: str = None
+    topic: str | None = None
+    workers_opt: str | None = None
+    project: str | None = None
+    package: str | None = None
+    extra: str | None = None
     default_backend: str = "threading"
     # The service gains privileges by exec (sudo rootwrap, privsep-helper, as
     # nova-compute does): then no_new_privs, which would stop that, is not set.
     needs_privilege_gain: bool = False
-    backend_opt: str = None
-    patching_env: str = None
+    backend_opt: str | None = None
+    patching_env: str | None = None
     imports_eventlet: bool = False
-    known_opts: str = None
+    known_opts: str | None = None
     requirements: tuple = ()
     config_dirs: tuple = None
-    audit_log: str = None
+    audit_log: str | None = None
 
     def __post_init__(self):
         project = self.project or self.binary.partition("-")[0]
