@@ -4,6 +4,7 @@ rabbitmq-server or MariaDB skips locally and fails when
 SAFE_LAUNCH_REQUIRE_SERVICES=1 (CI)."""
 
 import importlib.util
+import json
 import os
 import shutil
 import signal
@@ -34,12 +35,18 @@ def need(condition, why):
         (pytest.fail if REQUIRE else pytest.skip)(why)
 
 
+def template(tmp_path_factory, package, prepare):
+    """A directory ``prepare`` fills once per session (databases, config) for
+    ``package``'s services; skipped (or failed) without the package."""
+    need(importlib.util.find_spec(package) is not None, "%s is not installed" % package)
+    directory = tmp_path_factory.mktemp(package + "-template")
+    prepare(str(directory))
+    return directory
+
+
 @pytest.fixture(scope="session")
 def nova_template(tmp_path_factory):
-    need(importlib.util.find_spec("nova") is not None, "nova is not installed")
-    directory = tmp_path_factory.mktemp("nova-template")
-    sandbox.prepare(str(directory))
-    return directory
+    return template(tmp_path_factory, "nova", sandbox.prepare)
 
 
 class SqliteDatabases:
@@ -226,10 +233,7 @@ def own_mariadb(private_mariadb):
 
 @pytest.fixture(scope="session")
 def cinder_template(tmp_path_factory):
-    need(importlib.util.find_spec("cinder") is not None, "cinder is not installed")
-    directory = tmp_path_factory.mktemp("cinder-template")
-    sandbox.prepare_cinder(str(directory))
-    return directory
+    return template(tmp_path_factory, "cinder", sandbox.prepare_cinder)
 
 
 class CinderEnv:
@@ -342,6 +346,23 @@ def until(predicate, timeout, interval=0.25):
 
 def bin_path(name):
     return os.path.join(BIN, name)
+
+
+def read_records(path):
+    """The records of an audit file, without torn fragments (verify checks those)."""
+    records = []
+    with open(path, "rb") as f:
+        for line in f.read().splitlines():
+            try:
+                records.append(json.loads(line))
+            except ValueError:
+                continue
+    return records
+
+
+def ready(proc, prefix="nova-scheduler-safe:"):
+    """Whether the launcher (its lines start with ``prefix``) has said ``ready:``."""
+    return any("ready:" in line for line in proc.lines(prefix))
 
 
 def raw_tracebacks(output):

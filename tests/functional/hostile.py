@@ -26,7 +26,9 @@ import threading
 import time
 import uuid
 
+from tests.functional import conftest
 from tests.functional.conftest import bin_path
+from tests.functional.procs import pids_with
 
 PREFIX = "nova-scheduler-safe: "
 ERROR_LINE = re.compile(r"^nova-scheduler-safe: (?P<phase>[a-z][a-z_.-]*): (?P<message>\S.*)$")
@@ -99,18 +101,7 @@ class JournalTrap:
 
 def marked_pids(marker):
     """Pids of live processes whose environment carries ``marker``."""
-    needle = ("%s=%s\0" % (MARKER, marker)).encode()
-    found = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open("/proc/%s/environ" % entry, "rb") as f:
-                if needle in f.read():
-                    found.append(int(entry))
-        except OSError:
-            continue
-    return found
+    return pids_with("environ", ("%s=%s\0" % (MARKER, marker)).encode())
 
 
 def _describe(pid):
@@ -199,18 +190,11 @@ def _became_ready(err_path):
 
 
 def read_records(path):
-    records = []
+    """:func:`conftest.read_records`, None when there is no file to read."""
     try:
-        with open(path, "rb") as f:
-            data = f.read()
+        return conftest.read_records(path)
     except OSError:
         return None
-    for line in data.splitlines():
-        try:
-            records.append(json.loads(line))
-        except ValueError:
-            continue
-    return records
 
 
 def launch_records(records, pid):

@@ -22,7 +22,7 @@ import time
 import pytest
 
 from safe_launch import audit
-from tests.functional.conftest import bin_path, NovaEnv, Process, until
+from tests.functional.conftest import bin_path, NovaEnv, Process, read_records, ready, until
 
 PREFIX = "nova-scheduler-safe:"
 SAFE = "nova-scheduler-safe"
@@ -33,26 +33,10 @@ MILESTONES = ["launch.started", "argv.checked", "config.parsed", "config.validat
               "stop.requested", "service.stopped"]
 
 
-def ready(proc):
-    return any("ready:" in line for line in proc.lines(PREFIX))
-
-
 def launcher_lines(proc):
     """What the launcher itself writes (not nova's log lines)."""
     return [line for line in proc.output().splitlines()
             if line.startswith((PREFIX, "safe_launch:"))]
-
-
-def read_records(path):
-    """The records of an audit file, without torn fragments (verify checks those)."""
-    records = []
-    with open(path, "rb") as f:
-        for line in f.read().splitlines():
-            try:
-                records.append(json.loads(line))
-            except ValueError:
-                continue
-    return records
 
 
 def is_subsequence(wanted, events):

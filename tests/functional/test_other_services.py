@@ -12,14 +12,20 @@ import sys
 
 import pytest
 
-from tests.functional.conftest import bin_path, until
+from tests.functional.conftest import bin_path, ready, until
 
 CINDER = "cinder-scheduler-safe"
 CONDUCTOR = "nova-conductor-safe"
 
 
-def ready(proc, prog):
-    return any("ready:" in line for line in proc.lines(prog + ":"))
+def refused(env, launch, prog, argv, code, expected):
+    """Launch ``prog`` on ``env`` with ``argv``: it exits ``code``, a line names
+    ``expected``; the audit trail's records."""
+    proc = launch([bin_path(prog), "--config-file", env.conf] + argv)
+    got, lines = failure(proc, prog)
+    assert got == code, proc.output()[-3000:]
+    assert any(expected in line for line in lines), lines
+    return records(env.dir)
 
 
 def records(directory):
@@ -116,13 +122,9 @@ def test_cinder_scheduler_row_ready_stop_and_audit(make_cinder_env, launch, noti
 ], ids=["typo-64", "bad-value-78", "unknown-key-78"])
 def test_cinder_scheduler_refusals(make_cinder_env, launch, argv, text, code, expected):
     env = make_cinder_env(extra=text)
-    proc = launch([bin_path(CINDER), "--config-file", env.conf] + argv)
-    got, lines = failure(proc, CINDER)
-    assert got == code, proc.output()[-3000:]
-    assert any(expected in line for line in lines), lines
+    trail = refused(env, launch, CINDER, argv, code, expected)
     assert env.services() == []
     verify(env.dir)         # a refused launch is on the record too
-    trail = records(env.dir)
     assert trail[0]["data"]["binary"] == "cinder-scheduler"
     assert trail[-1]["event"] == "launch.failed" and trail[-1]["data"]["exit_code"] == code
 
@@ -143,7 +145,7 @@ def test_cinder_scheduler_on_rabbitmq_publishes_cadf_naming_it(make_cinder_env, 
     listener = cadf_listener(launch, rabbit, "cinder")
     env = make_cinder_env(transport_url=rabbit.url)
     proc = launch([bin_path(CINDER), "--config-file", env.conf])
-    assert until(lambda: ready(proc, CINDER), 90), proc.output()[-3000:]
+    assert until(lambda: ready(proc, CINDER + ":"), 90), proc.output()[-3000:]
     assert env.services("cinder-scheduler")
     proc.signal(signal.SIGTERM)
     assert proc.wait(30) == 0, proc.output()[-3000:]
@@ -170,7 +172,7 @@ def test_nova_conductor_on_rabbitmq_row_ready_stop_audit_and_cadf(
     until_ready(sock, proc)
     rows = env.services("nova-conductor")
     assert rows and rows[0][:3] == ("sandbox", "nova-conductor", "conductor"), proc.output()
-    assert ready(proc, CONDUCTOR), proc.output()[-3000:]
+    assert ready(proc, CONDUCTOR + ":"), proc.output()[-3000:]
     proc.signal(signal.SIGTERM)
     assert proc.wait(30) == 0, proc.output()[-3000:]
     verify(env.dir)
@@ -193,12 +195,7 @@ def test_nova_conductor_on_rabbitmq_row_ready_stop_audit_and_cadf(
     ([], "\n[conductor]\nworkerz = 2\n", 78, "[conductor] workerz"),
 ], ids=["typo-64", "bad-value-78", "unknown-key-78"])
 def test_nova_conductor_refusals(make_env, launch, argv, text, code, expected):
-    env = make_env(extra=text)
-    proc = launch([bin_path(CONDUCTOR), "--config-file", env.conf] + argv)
-    got, lines = failure(proc, CONDUCTOR)
-    assert got == code, proc.output()[-3000:]
-    assert any(expected in line for line in lines), lines
-    trail = records(env.dir)
+    trail = refused(make_env(extra=text), launch, CONDUCTOR, argv, code, expected)
     assert trail[0]["data"]["binary"] == "nova-conductor"
     assert trail[-1]["data"]["exit_code"] == code
 

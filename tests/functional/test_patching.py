@@ -5,7 +5,7 @@ import signal
 
 import pytest
 
-from tests.functional.conftest import ALLOW_PYTHONPATH, bin_path, unisolated, until
+from tests.functional.conftest import ALLOW_PYTHONPATH, bin_path, ready, unisolated, until
 from tests.functional.test_scheduler import rpc_ping
 
 PREFIX = "nova-scheduler-safe:"
@@ -14,10 +14,6 @@ EVENTLET = {"OS_NOVA_DISABLE_EVENTLET_PATCHING": "0"}
 
 def patching_line(proc):
     return next((line for line in proc.lines(PREFIX + " patching:")), "")
-
-
-def ready(proc):
-    return any("ready:" in line for line in proc.lines(PREFIX))
 
 
 def test_threading_mode_launches_with_nothing_patched(make_env, launch):

@@ -5,16 +5,12 @@ import signal
 
 import pytest
 
-from tests.functional.conftest import bin_path, until
+from tests.functional.conftest import bin_path, ready, until
 from tests.functional.test_scheduler import rpc_ping
 
 EVENTLET = {"OS_NOVA_DISABLE_EVENTLET_PATCHING": "0"}
 
 PREFIX = "nova-scheduler-safe:"
-
-
-def ready(proc):
-    return any("ready:" in line for line in proc.lines(PREFIX))
 
 
 def start(make_env, launch, environ=None, workers=1, **kw):

@@ -18,7 +18,7 @@ import time
 import pytest
 
 from tests.functional.conftest import bin_path, until
-from tests.functional.procs import child_pids
+from tests.functional.procs import child_pids, pids_with
 
 PREFIX = "nova-scheduler-safe:"
 
@@ -109,18 +109,7 @@ def alive(pid):
 
 def running_with(needle):
     """Pids of every live process whose command line contains ``needle``."""
-    found = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open("/proc/%s/cmdline" % entry, "rb") as f:
-                cmdline = f.read()
-        except OSError:
-            continue
-        if needle.encode() in cmdline and alive(int(entry)):
-            found.append(int(entry))
-    return found
+    return [pid for pid in pids_with("cmdline", needle.encode()) if alive(pid)]
 
 
 def ready(term):

@@ -6,7 +6,7 @@ import signal
 
 import pytest
 
-from tests.functional.conftest import bin_path, until
+from tests.functional.conftest import bin_path, ready, until
 from tests.realkernel import test_cgroup_v1_workers as cgroup_v1
 
 PREFIX = "nova-scheduler-safe:"
@@ -15,10 +15,6 @@ PREFIX = "nova-scheduler-safe:"
 def effective(proc):
     match = re.search(r"workers=(\d+)", proc.output())
     return int(match.group(1)) if match else None
-
-
-def ready(proc):
-    return any("ready:" in line for line in proc.lines(PREFIX))
 
 
 def test_64_workers_are_clamped_to_the_usable_cpus(make_env, launch):
