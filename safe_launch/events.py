@@ -122,6 +122,16 @@ class ConsoleSink:
         return True
 
 
+class Collector:
+    """A sink that keeps every event (``safe-launch check``, which writes no trail)."""
+
+    def __init__(self):
+        self.events = []
+
+    def handle(self, event):
+        self.events.append(event)
+
+
 class Emitter:
     """Numbers, masks and fans out events to sinks.
 

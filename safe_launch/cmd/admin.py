@@ -18,20 +18,10 @@ SERVICES = {s.binary: s for s in specs.BUILTIN}
 CHECK_OPTIONS = ("--format", "--service")
 
 
-class Collector:
-    """Keeps every event of a check run (the check writes no audit trail)."""
-
-    def __init__(self):
-        self.events = []
-
-    def handle(self, event):
-        self.events.append(event)
-
-
 def check(args):
     from safe_launch.launcher import Launch
 
-    collector = Collector()
+    collector = events.Collector()
     service = SERVICES[args.service]
     code = int(Launch(service, args.args, until="patching", sinks=[collector]).run())
     errors = [dict(phase=e.data.get("phase"), message=e.data.get("error"),

@@ -170,19 +170,13 @@ def test_registered_values_are_masked_anywhere_also_url_encoded():
 
 
 def test_the_emitter_masks_every_sink_input():
-    seen = []
-    masker = masking.Masker()
+    sink, masker = events.Collector(), masking.Masker()
     masker.add_secret("FromConf01")
-
-    class Sink:
-        def handle(self, event):
-            seen.append(event)
-
-    emitter = events.Emitter([Sink()], mask=masker)
+    emitter = events.Emitter([sink], mask=masker)
     emitter.emit(events.LAUNCH_STARTED, summary="launch with --os-password OsPw0002",
                  argv=["--os-password", "OsPw0003", "--fixed_key=Fk000002"],
                  error="cannot connect to rabbit://u:Rp000002@h/: FromConf01 refused")
-    text = repr(seen)
+    text = repr(sink.events)
     for secret in ("OsPw0002", "OsPw0003", "Fk000002", "Rp000002", "FromConf01"):
         assert secret not in text
 

@@ -39,21 +39,13 @@ def test_any_text_becomes_one_printable_line(text):
     assert line.isprintable() and len(line.splitlines()) <= 1
 
 
-class Sink:
-    def __init__(self):
-        self.records = []
-
-    def handle(self, event):
-        self.records.append(event)
-
-
 def test_the_emitter_gives_every_sink_a_one_line_summary_and_keeps_data():
-    sink, console = Sink(), io.StringIO()
+    sink, console = events.Collector(), io.StringIO()
     emitter = events.Emitter([sink, events.ConsoleSink("nova-scheduler-safe", stream=console)])
     emitter.emit(events.LAUNCH_FAILED, outcome="failure",
                  summary="validate: [DEFAULT] host: bad value 'x\n%s'" % FORGED,
                  error="bad value 'x\n%s'" % FORGED)
-    [record] = sink.records
+    [record] = sink.events
     assert "\n" not in record.summary and record.summary.endswith("x\\n%s'" % FORGED)
     assert record.data["error"] == "bad value 'x\n%s'" % FORGED   # JSON escapes it
     lines = console.getvalue().splitlines()
@@ -62,11 +54,11 @@ def test_the_emitter_gives_every_sink_a_one_line_summary_and_keeps_data():
 
 def test_the_emitter_cuts_a_long_summary_after_masking():
     secret = "Sec" + "r" * 40
-    sink = Sink()
+    sink = events.Collector()
     emitter = events.Emitter([sink], mask=lambda v: v.replace(secret, "***")
                              if isinstance(v, str) else v)
     emitter.emit(events.LAUNCH_FAILED, summary="x" * (events.MAX_SUMMARY - 10) + secret)
-    summary = sink.records[0].summary
+    summary = sink.events[0].summary
     assert len(summary) <= events.MAX_SUMMARY and "Sec" not in summary
 
 
