@@ -24,9 +24,8 @@ class Launch:
     """One launch of one service; ``until`` stops early (``safe-launch check``).
 
     ``process_hygiene`` False: the process is not changed (umask, descriptors,
-    identity...: see :mod:`safe_launch.hygiene`), for a caller that runs a
-    launch inside a process of its own, such as a test runner.
-    """
+    identity...: :mod:`safe_launch.hygiene`), for a caller that runs a launch
+    inside a process of its own, such as a test runner."""
 
     def __init__(self, spec, argv, until=None, sinks=None, process_hygiene=True):
         from safe_launch import masking
@@ -61,13 +60,14 @@ class Launch:
         self.emitter.on_sink_change = lambda name, failing: self.serving.on_change()
         try:
             signals.install_early()
-            for self.phase, step in (("guard", self.guard), ("parse", self.parse),
-                                     ("validate", self.validate), ("workers", self.workers),
-                                     ("patching", self.patching), ("sinks", self.open_sinks),
-                                     ("create", self.create), ("serve", self.serve),
-                                     ("wait", self.wait)):
+            for phase, step in (("guard", self.guard), ("parse", self.parse),
+                                ("validate", self.validate), ("workers", self.workers),
+                                ("patching", self.patching), ("sinks", self.open_sinks),
+                                ("create", self.create), ("serve", self.serve),
+                                ("wait", self.wait)):
+                self.phase = phase
                 step()
-                if self.phase == self.until:
+                if phase == self.until:
                     break
             return ExitCode.OK
         except LaunchError as exc:
