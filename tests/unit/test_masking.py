@@ -204,6 +204,13 @@ def test_secret_values_from_conf(tmp_path):
             "a:Ba000001", "b:Ba000002",
             "mysql+pymysql://nova:Db%40pw01@db/nova"} <= found
     assert not {"visible", "compute1"} & found
+    # The validate phase reads each value once and hands it to the masker: the
+    # same secrets, with the invalid values (workers, max_pool_size) reported.
+    values = []
+    report = validate.eager_check(conf, [str(path)], values=values)
+    assert ("fixed_key", "Fk000003") in [(o.dest, v) for o, v in values]
+    assert {p.option for p in report.errors} == {"workers", "max_pool_size"}
+    assert masking.secret_values_of(values) == found
 
 
 def test_secret_values_from_argv():
