@@ -97,7 +97,7 @@ class MariaDatabases:
 
     def empty(self):
         name = self.names["cell1"] + "_empty"
-        self.server.execute("CREATE DATABASE `%s`" % name)
+        self.server.execute(mysql.create_sql(name))
         self.names["empty"] = name
         return self.server.url(name)
 

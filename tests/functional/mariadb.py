@@ -187,24 +187,32 @@ def dump(server, database):
     return ";\n".join(lines)
 
 
+def create_sql(name):
+    """The one way the tests create a database (nova's charset)."""
+    return "CREATE DATABASE `%s` CHARACTER SET utf8mb4" % name
+
+
+def drop_sql(name):
+    return "DROP DATABASE IF EXISTS `%s`" % name
+
+
 class Template:
     """nova's three databases, made once by nova-manage, as replayable scripts."""
 
     def __init__(self, server, directory, prepare):
         made = names()
-        server.execute(*["CREATE DATABASE `%s` CHARACTER SET utf8mb4" % name
-                         for name in made.values()])
+        server.execute(*[create_sql(name) for name in made.values()])
         try:
             prepare(directory, {cell: server.url(name) for cell, name in made.items()})
             self.scripts = {cell: dump(server, name) for cell, name in made.items()}
         finally:
-            server.execute(*["DROP DATABASE IF EXISTS `%s`" % name for name in made.values()])
+            server.execute(*[drop_sql(name) for name in made.values()])
 
     def create(self, server, transport_url):
         """Fresh copies on ``server``: {cell: database name}."""
         made = names()
         for cell, name in made.items():
-            server.execute("CREATE DATABASE `%s` CHARACTER SET utf8mb4" % name)
+            server.execute(create_sql(name))
             server.run_script(name, self.scripts[cell])
         # The API database maps cell0 and cell1: point the mappings at the copies.
         with connect(server.port, made["api"]) as db, db.cursor() as cur:
@@ -221,4 +229,4 @@ def drop(server, databases):
         if not server.running():
             return          # killed by its test: its data dies with the session
         server.resume()
-    server.execute(*["DROP DATABASE IF EXISTS `%s`" % name for name in databases])
+    server.execute(*[drop_sql(name) for name in databases])
