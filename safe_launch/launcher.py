@@ -219,7 +219,7 @@ class Launch:
         from safe_launch import patching
         from safe_launch import service
         with self.serving.master_start_deadline():
-            self.server, decision = service.create(self.spec, self.conf)
+            self.serving.server, decision = service.create(self.spec, self.conf)
         patching.verify(self.decisions["patching"])
         imports = self.hygiene and hygiene.check_loaded(self.hygiene, sys.modules, self.spec,
                                                         self.kernel)
@@ -232,17 +232,17 @@ class Launch:
     def serve(self):
         from safe_launch import service
         from safe_launch import supervise
-        reports = supervise.WorkerReports()
-        monitor = self.serving.monitor_for(reports)
-        self.launcher = service.serve(self.spec, self.server, self.decisions["workers"].effective,
-                                      self.conf, reports)
-        signals.adopt(self.launcher, self.serving.on_stop,
+        serving, reports = self.serving, supervise.WorkerReports()
+        monitor = serving.monitor_for(reports)
+        serving.backend = service.serve(self.spec, serving.server,
+                                        self.decisions["workers"].effective, self.conf, reports)
+        signals.adopt(self.serving.backend, self.serving.on_stop,
                       lambda: self.serving.on_reload(self.register_secrets))
         monitor.start()
 
     def wait(self):
         from safe_launch import service
-        self.serving.ended(service.wait(self.launcher))
+        self.serving.ended(service.wait(self.serving.backend))
 
 
 def safe_main(spec, argv=None):

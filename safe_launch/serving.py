@@ -30,6 +30,8 @@ class Serving:
         self.decisions = decisions      # the launch's, by phase
         self.fail = fail
         self.conf = None                # the launch's ConfigOpts, once loaded
+        self.server = None              # the service, once created
+        self.backend = None             # the backend's launcher serving it
         self.monitor = None             # the wait phase's supervise.Monitor
         self.stop_signal = None         # the name of the signal that asked for the stop
         self.reload_again = False       # reloads coalesced while workers restart
