@@ -17,14 +17,15 @@ from safe_launch.errors import ExitCode
 from safe_launch.errors import LaunchError
 from safe_launch import events
 from safe_launch import masking
+from tests.unit import records
 
 KEY = b"k" * 32
 N = 5
 
 
 def event(seq, launch_id="11111111-2222-3333-4444-555555555555", **data):
-    return events.Event(launch_id, seq, "2025-01-02T03:04:05.000006Z", events.LAUNCH_STARTED,
-                        "success", "record %d" % seq, data or {"n": seq})
+    return records.event(events.LAUNCH_STARTED, summary="record %d" % seq, seq=seq,
+                         launch_id=launch_id, **(data or {"n": seq}))
 
 
 def write(path, n=N, key=None, first=1):

@@ -11,6 +11,7 @@ from safe_launch import cadf
 from safe_launch import events
 from safe_launch import masking
 from safe_launch import spec
+from tests.unit import records
 
 SERVICE = (spec.NOVA_SCHEDULER.binary, spec.NOVA_SCHEDULER.cadf_type)
 
@@ -23,8 +24,8 @@ def messaging():
 
 
 def event(name, outcome="success", seq=1, **data):
-    return events.Event("9b2f4a4e-0d1c-4c55-8d43-3f1e2f0a9b10", seq,
-                        "2025-01-02T03:04:05.000006Z", name, outcome, "summary", data)
+    return records.event(name, outcome, seq=seq,
+                         launch_id="9b2f4a4e-0d1c-4c55-8d43-3f1e2f0a9b10", **data)
 
 
 @pytest.mark.parametrize("name,outcome,data,expected", [

@@ -9,6 +9,7 @@ import pytest
 
 from safe_launch import events
 from safe_launch import journal
+from tests.unit import records
 
 
 @pytest.fixture
@@ -44,8 +45,7 @@ def parse_native(datagram):
 
 
 def event(name=events.SERVICE_READY, outcome="success", summary="ready", **data):
-    return events.Event("L-1", 7, "2025-01-02T03:04:05.000006Z", name, outcome, summary,
-                        data or {"worker_pid": 42})
+    return records.event(name, outcome, summary, seq=7, **(data or {"worker_pid": 42}))
 
 
 def test_native_fields(sockdir):
