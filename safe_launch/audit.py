@@ -27,6 +27,7 @@ counts it) and the next successful one is preceded by an ``audit.gap`` record.
 """
 
 import dataclasses
+import errno
 import fcntl
 import functools
 import hashlib
@@ -320,6 +321,46 @@ def _open_checked(path, what, service_uid, flags=_FLAGS):
         os.close(fd)
         refuse(problem)
     return fd
+
+
+def preflight(path, what, service_uid):
+    """What :func:`_open_checked` would refuse (LaunchError 73), without creating anything.
+
+    For ``safe-launch check``, which writes no trail but must exit with the
+    code the launch would give: the same parent rule, then the entry as it
+    is (a symlink, not a regular file, hard links, mode, owner), or, when it
+    does not exist yet, whether its directory could be made.
+    """
+    def refuse(why):
+        raise LaunchError(ExitCode.CANTCREAT, "%s %s %s" % (what, path, why))
+    from safe_launch import configfiles
+    problems = configfiles.parent_problems(path, (os.geteuid(), service_uid or 0))
+    if problems:
+        raise LaunchError(ExitCode.CANTCREAT, "%s %s" % (what, problems[0]))
+    if not path:
+        refuse("cannot be opened: %s" % os.strerror(errno.ENOENT))
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        ancestor = os.path.dirname(os.path.abspath(path))
+        while not os.path.lexists(ancestor):
+            ancestor = os.path.dirname(ancestor)
+        if not os.path.isdir(ancestor):
+            refuse("cannot be opened: %s" % os.strerror(errno.ENOTDIR))
+        if not os.access(ancestor, os.W_OK | os.X_OK):
+            refuse("cannot be opened: %s" % os.strerror(errno.EACCES))
+        return
+    except OSError as exc:
+        refuse("cannot be opened: %s" % exc.strerror)
+    problem = ("is a symbolic link" if stat.S_ISLNK(st.st_mode) else
+               "is not a regular file" if not stat.S_ISREG(st.st_mode) else
+               "has %d hard links" % st.st_nlink if st.st_nlink != 1 else
+               "is writable by group or others (mode %04o)" % stat.S_IMODE(st.st_mode)
+               if st.st_mode & 0o022 else
+               "is owned by uid %d" % st.st_uid
+               if st.st_uid not in (0, os.geteuid(), service_uid) else None)
+    if problem:
+        refuse(problem)
 
 
 def _reopen(ref):

@@ -646,7 +646,7 @@ def _log_config_problem(path, text):
         return "%s: line %s: a logging configuration starts with a [section]" % (
             path, exc.lineno)
     except configparser.ParsingError as exc:
-        return "%s: line %s: not a 'key = value' line (logging configuration)" % (
+        return "%s: line %s: not a 'name = value' line (logging configuration)" % (
             path, ", ".join(str(lineno) for lineno, _ in exc.errors[:5]))
     except configparser.Error as exc:
         return "%s: not a logging configuration (%s)" % (path, type(exc).__name__)

@@ -251,8 +251,6 @@ class Launch:
         from safe_launch import audit
         from safe_launch import journal
         from safe_launch import trail
-        if self.until is not None:
-            return
         settings = settings or trail.settings(self.files, os.environ, self.spec)
         if settings.deferred and required:
             return
@@ -260,6 +258,8 @@ class Launch:
             settings = trail.at_default(settings, self.spec)
         self.trail_settings = settings
         try:
+            if self.until is not None:      # check: judged as the launch would, not written
+                return trail.preflight(settings)
             sink = trail.open_file(settings)
             if sink.anchor_problem:     # records removed since the last launch: say so
                 self.emitter.emit(audit.ANCHOR_MISMATCH, outcome="failure",
@@ -281,6 +281,8 @@ class Launch:
         else:
             self.emitter.add_sink(sink)
             self.trail = sink
+        if self.until is not None:
+            return
         if not self.journal_open and settings.journal and journal.JournalSink.available():
             self.emitter.replay(journal.JournalSink())
             self.journal_open = True
@@ -309,8 +311,6 @@ class Launch:
         be opened, so no record is lost.
         """
         from safe_launch import trail
-        if self.until is not None:
-            return
         settings = trail.settings(self.files, os.environ, self.spec, self.conf)
         old = self.trail
         if old is not None and settings == self.trail_settings:
