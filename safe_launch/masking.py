@@ -452,6 +452,10 @@ def _option_values(conf):
                 continue
 
 
+def _drop(record):
+    return False
+
+
 def secret_values_from_conf(conf):
     """Secret values in an oslo.config ``ConfigOpts``.
 
@@ -459,8 +463,17 @@ def secret_values_from_conf(conf):
     option value (``transport_url``, ``[database] connection`` ...).  Never
     raises: options whose value cannot be read are skipped.
     """
+    import logging
     found = set()
-    for opt, value in _option_values(conf):
+    # Reading every value logs each deprecated name a $substitution uses, raw on
+    # stderr before oslo.log is set up: the validate phase reports those.
+    quiet = logging.getLogger("oslo_config.cfg")
+    quiet.addFilter(_drop)
+    try:
+        values = list(_option_values(conf))
+    finally:
+        quiet.removeFilter(_drop)
+    for opt, value in values:
         for text in _strings(value):
             if getattr(opt, "secret", False):
                 found.add(text)

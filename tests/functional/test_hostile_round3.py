@@ -101,6 +101,14 @@ case("log-config-sighup-interpolation", 0, journal=False)(
     sighup_onto(_LOG_CASES["interpolation"][0]))
 
 
+# -- a deprecated name through $substitution: oslo.config logged it raw on stderr ---------
+# (the masker's read of every value, before oslo.log is set up), a stray line
+# outside the one-line format; validate reports deprecated names itself.
+case("deprecated-name-substituted-no-stray-line", 78, r"\[cache\] socket_timeout")(
+    lambda ctx: Input(ctx.with_file("[cache]\nredis_password = %s\n"
+                                    "socket_timeout = $cache.redis_password\n" % ctx.nonce)))
+
+
 # -- the audit log location: check says what the launch does ------------------------
 
 def _audit_at(path_of):
