@@ -464,7 +464,18 @@ def unknown_keys(conf, files, service, key_policy=None, section_policy=None, env
     return ValidationReport(tuple(errors), tuple(warnings))
 
 
+# Registered, so "known", but only the command line selects files: in a file
+# oslo.config loads nothing they name, yet the value is theirs (find_file
+# then searches the directory for the policy file).
+_COMMAND_LINE_ONLY = frozenset(("config_file", "config_dir"))
+
+
 def _check_key(known, group, section, key, path, report, warnings):
+    if group == "DEFAULT" and key in _COMMAND_LINE_ONLY:
+        report(Problem(section, key, "[%s] %s: a command-line option: oslo.config loads no "
+                       "file it names here (use --%s)" % (section, key, key.replace("_", "-")),
+                       path))
+        return
     if key in known.opts.get(group, ()):
         return
     new = known.deprecated.get(group, {}).get(key)
