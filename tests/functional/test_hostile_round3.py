@@ -166,3 +166,38 @@ def test_round3_hostile_input(name, make_env, tmp_path):
     tail = [hostile.redact(x, ctx.nonce, 400) for x in result.stderr.splitlines()[-6:]]
     assert not found, "%s (exit %s, %.1fs):\n  %s\nstderr tail:\n  %s" % (
         name, result.code, result.elapsed, "\n  ".join(found), "\n  ".join(tail))
+
+
+def test_a_reload_onto_an_audit_log_the_next_launch_refuses_is_refused(make_env, tmp_path):
+    """[safe_launch] audit_log changed to /proc/self/fd/2 before a SIGHUP: the
+    reload was accepted ("immutable, applied at a restart"), and the restart
+    then refused to start (73).  Now refused, serving on, in the trail."""
+    ctx = Ctx(make_env(), tmp_path)
+    env = launch_env(ctx, {})
+    del env["OS_SAFE_LAUNCH__AUDIT_LOG"]        # the file says where the trail goes
+
+    def during(proc, err_path):
+        if not until(lambda: hostile._became_ready(err_path), 60):
+            return ["never became ready"]
+        ctx.edit_conf("audit_log = %s" % ctx.audit_log, "audit_log = /proc/self/fd/2")
+        proc.send_signal(signal.SIGHUP)
+        notes = []
+
+        def decided():
+            return [r for r in hostile.read_records(ctx.audit_log) or []
+                    if r.get("event", "").startswith("reload.")]
+        if not until(decided, 20):
+            notes.append("no reload decision 20s after SIGHUP")
+        elif decided()[0]["event"] != "reload.refused":
+            notes.append("%s: %s" % (decided()[0]["event"], decided()[0].get("summary")))
+        elif "/proc/self/fd/2 is a symbolic link" not in decided()[0].get("summary", ""):
+            notes.append("refused, not naming the rule: %s" % decided()[0].get("summary"))
+        if proc.poll() is not None:
+            notes.append("exited %s after SIGHUP" % proc.returncode)
+        proc.send_signal(signal.SIGTERM)
+        return notes
+    result = hostile.run([bin_path("nova-scheduler-safe"), "--config-file", ctx.conf], env,
+                         ctx.run_dir, timeout=90, during=during, refused=False)
+    found = result.notes + hostile.problems(Expect(0, journal=False), result, ctx.nonce,
+                                            ctx.audit_log, ctx.audit_log + ".anchor")
+    assert not found, "\n".join(found + result.stderr.splitlines()[-5:])
