@@ -404,13 +404,30 @@ def _against_anchor(named, last_seq, sha_at_named):
     return None
 
 
+def read_file(path, limit=-1):
+    """The bytes of the regular file ``path`` (at most ``limit``), for every reader
+    of a trail or an anchor (``audit verify``, ``audit show``).
+
+    Opened without blocking and refused unless a regular file (OSError
+    EINVAL, "not a regular file"): a FIFO named as the trail hung the
+    command, /dev/zero filled memory, and /dev/null "verified" as an empty
+    trail.
+    """
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
+    with os.fdopen(fd, "rb") as f:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(errno.EINVAL, "not a regular file", path)
+        return f.read(limit)
+
+
 def _load_anchor(path, key):
     """``(anchor's (seq, sha256) or None, what is wrong with it or None)``."""
     try:
-        with open(path, "rb") as f:
-            return read_anchor(f.read(ANCHOR_BYTES + 1), key), None
+        return read_anchor(read_file(path, ANCHOR_BYTES + 1), key), None
     except FileNotFoundError:
         return None, "anchor %s is missing" % path
+    except OSError as exc:
+        return None, "anchor %s cannot be read: %s" % (path, exc.strerror)
     except ValueError as exc:
         return None, "anchor %s %s" % (path, exc)
 
@@ -425,8 +442,7 @@ def verify(path, key=None, anchor=True):
     # read afterwards holds at least the record the anchor names.
     named, unusable = (_load_anchor(anchor_path(path) if anchor is True else anchor, key)
                        if anchor else (None, None))
-    with open(path, "rb") as f:
-        data = f.read()
+    data = read_file(path)
     prev, seq, recovered, gap_start, pos, at_anchor = None, 0, 0, 0, 0, GENESIS
     while (newline := data.find(b"\n", pos)) >= 0:
         start, line, pos = pos, data[pos:newline], newline + 1
