@@ -217,7 +217,10 @@ def quoted_forms(value):
         shown = argv_guard.show(text)
         forms.update((text, repr(text)[1:-1], json.dumps(text)[1:-1], events.one_line(text),
                       shown[:-3] if shown.endswith("...") else shown,
-                      urllib.parse.quote(text, safe=""), urllib.parse.quote_plus(text)))
+                      # an undecodable byte (surrogateescape: argv, environment)
+                      # is quoted as the byte it was
+                      urllib.parse.quote(text, safe="", errors="surrogateescape"),
+                      urllib.parse.quote_plus(text, errors="surrogateescape")))
     return {form for form in forms if len(form) >= MIN_SECRET_LENGTH}
 
 

@@ -109,6 +109,27 @@ case("deprecated-name-substituted-no-stray-line", 78, r"\[cache\] socket_timeout
                                     "socket_timeout = $cache.redis_password\n" % ctx.nonce)))
 
 
+# -- undecodable bytes in a secret (surrogateescape): the masker's URL-quoted form
+# raised UnicodeEncodeError before the argv guard, a traceback, exit 1, no trail.
+case("env-undecodable-byte-in-declared-secret", 78, r"\[placement\] password")(
+    lambda ctx: Input(["--config-file", ctx.conf],
+                      env={"OS_PLACEMENT__PASSWORD": ctx.nonce + "\udcfe$nosuch"}))
+case("env-undecodable-byte-in-url-password", 78, r"\[scheduler\] workers")(
+    lambda ctx: Input(["--config-file", ctx.conf],
+                      env={"OS_SCHEDULER__WORKERS": "rabbit://u:%s\udcff@h/" % ctx.nonce}))
+case("argv-undecodable-byte-in-declared-secret", 64, r"U\+DCFF")(
+    lambda ctx: Input(["--config-file", ctx.conf,
+                       "--vault-approle-role-id=%s\udcff" % ctx.nonce]))
+case("argv-undecodable-byte-in-secret-check", 64, r"U\+DCFF", check=True)(
+    lambda ctx: Input(["--config-file", ctx.conf, "--os-password", ctx.nonce + "\udcff"]))
+
+# The guard cut a long --name=value at 60 characters of the whole token: a
+# prefix of the secret, at an offset the name sets, was shown unmasked.
+case("argv-long-declared-secret-with-control-char", 64, r"U\+001B")(
+    lambda ctx: Input(["--config-file", ctx.conf,
+                       "--vault-approle-role-id=%s%s\x1b" % (ctx.nonce, ctx.nonce)]))
+
+
 # -- the audit log location: check says what the launch does ------------------------
 
 def _audit_at(path_of):
