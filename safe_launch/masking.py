@@ -540,4 +540,25 @@ def secret_values_from_sections(sections, declared=_NOTHING_DECLARED):
                 found.update(url_passwords(value))
                 if secret:
                     found.add(value)
+                found.update(_continued_secrets(section, value, declared))
+    return found
+
+
+def _continued_secrets(section, value, declared):
+    """The values of ``name = value`` lines that an indentation made continuation lines.
+
+    An indented ``password = x`` (or any option declared secret in any
+    group) after ``report_interval = 10`` is part of that value, which an
+    error then quotes: the line's value is a secret all the same.
+    """
+    found = set()
+    for line in value.split("\n")[1:]:
+        for sep in ("=", ":"):
+            name, eq, rest = line.partition(sep)
+            name = name.strip()
+            if eq and rest.strip() and name and (
+                    declared.holds_secret(section, name)
+                    or any(_key(name) == n for _, n in declared.keys)):
+                found.add(rest.strip())
+                break
     return found

@@ -130,6 +130,17 @@ case("argv-long-declared-secret-with-control-char", 64, r"U\+001B")(
                        "--vault-approle-role-id=%s%s\x1b" % (ctx.nonce, ctx.nonce)]))
 
 
+# An indented secret line is a continuation of the value above it, which the
+# int error quotes: a declared secret's name ([vault] approle_role_id) is not
+# one the name heuristic knows.
+case("conf-indented-secret-line-continues-an-int", 78, r"\[DEFAULT\] report_interval")(
+    lambda ctx: Input(ctx.with_file("[DEFAULT]\nreport_interval = 10\n"
+                                    "    approle_role_id = %s\n" % ctx.nonce)))
+case("conf-indented-secret-line-check", 78, r"\[DEFAULT\] report_interval", check=True)(
+    lambda ctx: Input(ctx.with_file("[DEFAULT]\nreport_interval = 10\n"
+                                    "\tbackend_argument: %s\n" % ctx.nonce)))
+
+
 # -- the audit log location: check says what the launch does ------------------------
 
 def _audit_at(path_of):
