@@ -698,6 +698,44 @@ def _log_config_problem(path, text):
     return None
 
 
+def log_output_problems(conf, binary):
+    """Why oslo.log could not open the log file ``conf`` names, or would block opening it.
+
+    ``[DEFAULT] log_file`` and ``log_dir`` as oslo.log joins them (``log_dir``
+    alone: ``<binary>.log`` in it).  Judged on every path (launch, reload,
+    ``check``): a missing or non-directory parent, a directory as the file
+    (the create step failed with 71, a configuration error), and a FIFO that
+    nobody reads (oslo.log's open() for writing blocked the launch forever).
+    A FIFO with a reader (/dev/stdout on a pipe) is fine.
+    """
+    try:
+        log_file, log_dir = conf.log_file, conf.log_dir
+    except Exception:           # an invalid value: eager_check reports it
+        return []
+    if not log_file and not log_dir:
+        return []
+    path = os.path.join(log_dir, log_file) if log_file and log_dir else \
+        log_file or os.path.join(log_dir, binary + ".log")
+    option = "--log-file" if log_file else "--log-dir"
+    parent = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(parent):
+        return ["%s: %s: its directory %s %s" % (option, path, parent, "is not a directory"
+                                                 if os.path.lexists(parent) else "does not exist")]
+    try:
+        st = os.stat(path)
+    except OSError:
+        return []               # created by oslo.log
+    if stat.S_ISDIR(st.st_mode):
+        return ["%s: %s: is a directory, not a log file" % (option, path)]
+    if stat.S_ISFIFO(st.st_mode):
+        try:
+            os.close(os.open(path, os.O_WRONLY | os.O_NONBLOCK | os.O_CLOEXEC))
+        except OSError:         # ENXIO: no reader, oslo.log would wait for one forever
+            return ["%s: %s: is a FIFO nobody reads: writing the log would block the "
+                    "service" % (option, path)]
+    return []
+
+
 def service_account(user):
     """(uid, gid) of ``[safe_launch] service_user``; (None, None) when unset."""
     if not user:

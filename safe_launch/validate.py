@@ -311,6 +311,8 @@ def check(conf, guard, spec, environ, checked=None):
     errors = configfiles.problems_of(records)
     if checked is not None:
         errors += [(p, {}) for p in configfiles.verify_unchanged(checked)]
+    errors += [(p, {"option": "log_file"})
+               for p in configfiles.log_output_problems(conf, spec.binary)]
     errors += [("--%s: denied by [safe_launch] denied_cli_options" % key.replace(".", "-"),
                 {"option": key.rpartition(".")[2]})
                for key in guard.options if argv.is_denied(key, policy.denied_cli_options)]

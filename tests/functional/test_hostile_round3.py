@@ -141,6 +141,19 @@ case("conf-indented-secret-line-check", 78, r"\[DEFAULT\] report_interval", chec
                                     "\tbackend_argument: %s\n" % ctx.nonce)))
 
 
+# -- where oslo.log writes: a FIFO nobody reads hung the launch in create; a
+# directory, or a missing or non-directory parent, failed it there with 71.
+case("log-file-fifo-nobody-reads", 78, r"--log-file: .*log\.fifo: is a FIFO nobody reads",
+     seconds=8)(lambda ctx: Input(["--config-file", ctx.conf, "--log-file",
+                                   ctx.fifo("log.fifo")], timeout=20))
+case("log-file-is-a-directory", 78, r"--log-file: .*: is a directory")(
+    lambda ctx: Input(["--config-file", ctx.conf, "--log-file", ctx.dir]))
+case("log-dir-is-a-file-check", 78, r"--log-dir: .*nova-scheduler\.log: its directory",
+     check=True)(lambda ctx: Input(["--config-file", ctx.conf, "--log-dir", ctx.conf]))
+case("log-file-in-a-missing-directory-from-a-file", 78, r"--log-file: .*does not exist")(
+    lambda ctx: Input(ctx.with_file("[DEFAULT]\nlog_file = %s/nodir/x.log\n" % ctx.dir)))
+
+
 # -- the audit log location: check says what the launch does ------------------------
 
 def _audit_at(path_of):
