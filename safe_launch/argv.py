@@ -145,8 +145,17 @@ def _swap(option_string):
 
 
 def show(token, limit=60):
-    """A token as it may appear in a problem: escaped and bounded."""
+    """A token as it may appear in a problem: escaped and bounded.
+
+    The value of a long ``--name=value`` is bounded on its own, from its own
+    start: a cut at an offset the name sets would leave a prefix of a secret
+    value that the masker (which knows each secret's own cut form) cannot
+    recognise.
+    """
     shown = token.encode("unicode_escape", "backslashreplace").decode("ascii")
+    name, eq, value = token.partition("=")
+    if len(shown) > limit and eq and token.startswith("-"):
+        return show(name, limit) + "=" + show(value, limit)
     return shown if len(shown) <= limit else shown[:limit - 3] + "..."
 
 

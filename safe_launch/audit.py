@@ -27,6 +27,7 @@ counts it) and the next successful one is preceded by an ``audit.gap`` record.
 """
 
 import dataclasses
+import errno
 import fcntl
 import functools
 import hashlib
@@ -322,6 +323,46 @@ def _open_checked(path, what, service_uid, flags=_FLAGS):
     return fd
 
 
+def preflight(path, what, service_uid):
+    """What :func:`_open_checked` would refuse (LaunchError 73), without creating anything.
+
+    For ``safe-launch check``, which writes no trail but must exit with the
+    code the launch would give: the same parent rule, then the entry as it
+    is (a symlink, not a regular file, hard links, mode, owner), or, when it
+    does not exist yet, whether its directory could be made.
+    """
+    def refuse(why):
+        raise LaunchError(ExitCode.CANTCREAT, "%s %s %s" % (what, path, why))
+    from safe_launch import configfiles
+    problems = configfiles.parent_problems(path, (os.geteuid(), service_uid or 0))
+    if problems:
+        raise LaunchError(ExitCode.CANTCREAT, "%s %s" % (what, problems[0]))
+    if not path:
+        refuse("cannot be opened: %s" % os.strerror(errno.ENOENT))
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        ancestor = os.path.dirname(os.path.abspath(path))
+        while not os.path.lexists(ancestor):
+            ancestor = os.path.dirname(ancestor)
+        if not os.path.isdir(ancestor):
+            refuse("cannot be opened: %s" % os.strerror(errno.ENOTDIR))
+        if not os.access(ancestor, os.W_OK | os.X_OK):
+            refuse("cannot be opened: %s" % os.strerror(errno.EACCES))
+        return
+    except OSError as exc:
+        refuse("cannot be opened: %s" % exc.strerror)
+    problem = ("is a symbolic link" if stat.S_ISLNK(st.st_mode) else
+               "is not a regular file" if not stat.S_ISREG(st.st_mode) else
+               "has %d hard links" % st.st_nlink if st.st_nlink != 1 else
+               "is writable by group or others (mode %04o)" % stat.S_IMODE(st.st_mode)
+               if st.st_mode & 0o022 else
+               "is owned by uid %d" % st.st_uid
+               if st.st_uid not in (0, os.geteuid(), service_uid) else None)
+    if problem:
+        refuse(problem)
+
+
 def _reopen(ref):
     """After fork: a new lock and new open file descriptions of our own.
 
@@ -363,13 +404,30 @@ def _against_anchor(named, last_seq, sha_at_named):
     return None
 
 
+def read_file(path, limit=-1):
+    """The bytes of the regular file ``path`` (at most ``limit``), for every reader
+    of a trail or an anchor (``audit verify``, ``audit show``).
+
+    Opened without blocking and refused unless a regular file (OSError
+    EINVAL, "not a regular file"): a FIFO named as the trail hung the
+    command, /dev/zero filled memory, and /dev/null "verified" as an empty
+    trail.
+    """
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
+    with os.fdopen(fd, "rb") as f:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(errno.EINVAL, "not a regular file", path)
+        return f.read(limit)
+
+
 def _load_anchor(path, key):
     """``(anchor's (seq, sha256) or None, what is wrong with it or None)``."""
     try:
-        with open(path, "rb") as f:
-            return read_anchor(f.read(ANCHOR_BYTES + 1), key), None
+        return read_anchor(read_file(path, ANCHOR_BYTES + 1), key), None
     except FileNotFoundError:
         return None, "anchor %s is missing" % path
+    except OSError as exc:
+        return None, "anchor %s cannot be read: %s" % (path, exc.strerror)
     except ValueError as exc:
         return None, "anchor %s %s" % (path, exc)
 
@@ -384,8 +442,7 @@ def verify(path, key=None, anchor=True):
     # read afterwards holds at least the record the anchor names.
     named, unusable = (_load_anchor(anchor_path(path) if anchor is True else anchor, key)
                        if anchor else (None, None))
-    with open(path, "rb") as f:
-        data = f.read()
+    data = read_file(path)
     prev, seq, recovered, gap_start, pos, at_anchor = None, 0, 0, 0, 0, GENESIS
     while (newline := data.find(b"\n", pos)) >= 0:
         start, line, pos = pos, data[pos:newline], newline + 1

@@ -35,6 +35,7 @@ Rules (``file_policy``):
 * ``off``: the type, size and content checks only.
 """
 
+import ast
 import contextlib
 import dataclasses
 import errno
@@ -587,7 +588,8 @@ def check_file(path, kind, policy="default", trusted_uids=(0,), trusted_gid=None
         digest, data = _digest(fd, fst)
     finally:
         os.close(fd)
-    content_problem = data is not None and _content_problem(path, data)
+    content_problem = data is not None and (_content_problem(path, data)
+                                            or _kind_problem(path, kind, data))
     if content_problem:
         problems.append(content_problem)
     return record(sha256=digest, size=len(data) if data is not None else fst.st_size,
@@ -606,6 +608,138 @@ def _content_problem(path, data):
     except UnicodeDecodeError as exc:
         return "%s: not UTF-8 text (byte %d)" % (path, exc.start)
     return None
+
+
+def _kind_problem(path, kind, data):
+    """Why a file of ``kind`` would be refused by what loads it, or None (checked text)."""
+    if kind == "log-config":
+        return _log_config_problem(path, data.decode("utf-8"))
+    return None
+
+
+# The options fileConfig reads with interpolation, by section (name before "_");
+# a formatter's format, datefmt, style and defaults are read raw.
+_FILECONFIG_READS = {
+    "loggers": ("keys",), "handlers": ("keys",), "formatters": ("keys",),
+    "handler": ("class", "formatter", "args", "kwargs", "level", "target"),
+    "logger": ("level", "handlers", "qualname", "propagate"),
+    "formatter": ("class",),
+}
+
+
+def _log_config_problem(path, text):
+    """Why ``logging.config.fileConfig`` (oslo.log's loader) would refuse ``text``.
+
+    Judged here, on every path (launch, reload, ``check``), from the checked
+    bytes: the parse as fileConfig parses (``configparser.ConfigParser()``,
+    its interpolation included), the sections and keys it looks up, and each
+    ``class`` a name it can resolve.  Otherwise the service fails while it is
+    created (exit 70 or 69, not 78) with configparser's message, which quotes
+    the offending line or raw value: a line of this file can hold anything.
+    So this names the file, the line or section and the rule, never a value.
+    """
+    import configparser
+    import importlib.util
+    import logging
+    cp = configparser.ConfigParser()
+    try:
+        cp.read_string(text, source=path)
+    except configparser.DuplicateSectionError as exc:
+        return "%s: line %s: section [%s] given twice" % (path, exc.lineno, exc.section)
+    except configparser.DuplicateOptionError as exc:
+        return "%s: line %s: [%s] %s given twice" % (path, exc.lineno, exc.section, exc.option)
+    except configparser.MissingSectionHeaderError as exc:
+        return "%s: line %s: a logging configuration starts with a [section]" % (
+            path, exc.lineno)
+    except configparser.ParsingError as exc:
+        return "%s: line %s: not a 'name = value' line (logging configuration)" % (
+            path, ", ".join(str(lineno) for lineno, _ in exc.errors[:5]))
+    except configparser.Error as exc:
+        return "%s: not a logging configuration (%s)" % (path, type(exc).__name__)
+    for section in cp.sections():
+        read = _FILECONFIG_READS.get(section.split("_")[0] if "_" in section else section, ())
+        for option in set(cp.options(section)) & set(read):
+            try:
+                cp.get(section, option)
+            except configparser.Error as exc:       # its message quotes the raw value
+                return "%s: [%s] %s: bad %%(name)s interpolation (%s)" % (
+                    path, section, option, type(exc).__name__)
+    for section in ("loggers", "handlers", "formatters"):
+        if not cp.has_option(section, "keys"):
+            return "%s: no [%s] keys (logging.config.fileConfig needs it)" % (path, section)
+
+    def names(section):
+        return [n.strip() for n in cp.get(section, "keys").split(",") if n.strip()]
+    if "root" not in names("loggers") or not cp.has_section("logger_root"):
+        return "%s: [loggers] keys: no root logger with its [logger_root] section" % path
+    for kind, listed in (("formatter", names("formatters")), ("handler", names("handlers")),
+                         ("logger", names("loggers"))):
+        for name in listed:
+            section = "%s_%s" % (kind, name)
+            if not cp.has_section(section):
+                return "%s: [%ss] keys: no [%s] section" % (path, kind, section)
+            if kind == "handler" and not cp.has_option(section, "class"):
+                return "%s: [%s]: no class" % (path, section)
+            klass = cp.get(section, "class", fallback="").strip()
+            top = klass.split(".")[0]
+            if klass and not (klass.replace(".", "").replace("_", "").isalnum()
+                              and (top in vars(logging) or importlib.util.find_spec(top))):
+                return "%s: [%s] class: no such class (not in logging, no such module)" % (
+                    path, section)
+            for option in ("args", "kwargs") if kind == "handler" else ():
+                try:        # parsed, never evaluated: fileConfig evaluates it
+                    ast.parse(cp.get(section, option, fallback="()"), mode="eval")
+                except (SyntaxError, ValueError):
+                    return "%s: [%s] %s: not a Python expression" % (path, section, option)
+            if kind == "logger" and not cp.has_option(section, "handlers"):
+                return "%s: [%s]: no handlers" % (path, section)
+            if kind == "logger" and name != "root" and not cp.has_option(section, "qualname"):
+                return "%s: [%s]: no qualname" % (path, section)
+            refs = {"logger": ("handlers", "handlers"), "handler": ("formatter", "formatters")}
+            option, among = refs.get(kind, (None, None))
+            for ref in cp.get(section, option, fallback="").split(",") if option else ():
+                if ref.strip() and ref.strip() not in names(among):
+                    return "%s: [%s] %s: names one not in [%s] keys" % (
+                        path, section, option, among)
+    return None
+
+
+def log_output_problems(conf, binary):
+    """Why oslo.log could not open the log file ``conf`` names, or would block opening it.
+
+    ``[DEFAULT] log_file`` and ``log_dir`` as oslo.log joins them (``log_dir``
+    alone: ``<binary>.log`` in it).  Judged on every path (launch, reload,
+    ``check``): a missing or non-directory parent, a directory as the file
+    (the create step failed with 71, a configuration error), and a FIFO that
+    nobody reads (oslo.log's open() for writing blocked the launch forever).
+    A FIFO with a reader (/dev/stdout on a pipe) is fine.
+    """
+    try:
+        log_file, log_dir = conf.log_file, conf.log_dir
+    except Exception:           # an invalid value: eager_check reports it
+        return []
+    if not log_file and not log_dir:
+        return []
+    path = os.path.join(log_dir, log_file) if log_file and log_dir else \
+        log_file or os.path.join(log_dir, binary + ".log")
+    option = "--log-file" if log_file else "--log-dir"
+    parent = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(parent):
+        return ["%s: %s: its directory %s %s" % (option, path, parent, "is not a directory"
+                                                 if os.path.lexists(parent) else "does not exist")]
+    try:
+        st = os.stat(path)
+    except OSError:
+        return []               # created by oslo.log
+    if stat.S_ISDIR(st.st_mode):
+        return ["%s: %s: is a directory, not a log file" % (option, path)]
+    if stat.S_ISFIFO(st.st_mode):
+        try:
+            os.close(os.open(path, os.O_WRONLY | os.O_NONBLOCK | os.O_CLOEXEC))
+        except OSError:         # ENXIO: no reader, oslo.log would wait for one forever
+            return ["%s: %s: is a FIFO nobody reads: writing the log would block the "
+                    "service" % (option, path)]
+    return []
 
 
 def service_account(user):

@@ -100,6 +100,9 @@ _CLASSIFY = (
     ("oslo_messaging.transport.InvalidTransportURL", ExitCode.CONFIG),
     # no installed driver is named by the transport URL's scheme
     ("oslo_messaging.transport.DriverLoadFailure", ExitCode.CONFIG),
+    # fileConfig() refused [DEFAULT] log_config_append (what the file check
+    # cannot judge without running it: a handler's args)
+    ("oslo_log.log.LogConfigError", ExitCode.CONFIG),
     ("sqlalchemy.exc.OperationalError", ExitCode.TEMPFAIL),
     ("oslo_db.exception.DBConnectionError", ExitCode.TEMPFAIL),
     ("oslo_db.exception.", ExitCode.TEMPFAIL),

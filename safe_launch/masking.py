@@ -29,7 +29,9 @@ structured data, under their option's name: masking every ``ab`` in prose
 would hide ordinary words, and such a value has no secrecy to protect.
 """
 
+import contextlib
 import json
+import logging
 import os
 import re
 import threading
@@ -217,7 +219,10 @@ def quoted_forms(value):
         shown = argv_guard.show(text)
         forms.update((text, repr(text)[1:-1], json.dumps(text)[1:-1], events.one_line(text),
                       shown[:-3] if shown.endswith("...") else shown,
-                      urllib.parse.quote(text, safe=""), urllib.parse.quote_plus(text)))
+                      # an undecodable byte (surrogateescape: argv, environment)
+                      # is quoted as the byte it was
+                      urllib.parse.quote(text, safe="", errors="surrogateescape"),
+                      urllib.parse.quote_plus(text, errors="surrogateescape")))
     return {form for form in forms if len(form) >= MIN_SECRET_LENGTH}
 
 
@@ -463,6 +468,21 @@ def _option_values(conf):
                 continue
 
 
+@contextlib.contextmanager
+def quiet_reads():
+    """Reading every value logs each deprecated name a $substitution uses, raw
+    on stderr before oslo.log is set up: every full read of the options runs
+    under this (the validate phase reports deprecated names itself)."""
+    def drop(record):
+        return False
+    quiet = logging.getLogger("oslo_config.cfg")
+    quiet.addFilter(drop)
+    try:
+        yield
+    finally:
+        quiet.removeFilter(drop)
+
+
 def secret_values_from_conf(conf):
     """Secret values in an oslo.config ``ConfigOpts``.
 
@@ -470,7 +490,9 @@ def secret_values_from_conf(conf):
     option value (``transport_url``, ``[database] connection`` ...).  Never
     raises: options whose value cannot be read are skipped.
     """
-    return secret_values_of(_option_values(conf))
+    with quiet_reads():
+        values = list(_option_values(conf))
+    return secret_values_of(values)
 
 
 def secret_values_of(option_values):
@@ -541,4 +563,25 @@ def secret_values_from_sections(sections, declared=_NOTHING_DECLARED):
                 found.update(url_passwords(value))
                 if secret:
                     found.add(value)
+                found.update(_continued_secrets(section, value, declared))
+    return found
+
+
+def _continued_secrets(section, value, declared):
+    """The values of ``name = value`` lines that an indentation made continuation lines.
+
+    An indented ``password = x`` (or any option declared secret in any
+    group) after ``report_interval = 10`` is part of that value, which an
+    error then quotes: the line's value is a secret all the same.
+    """
+    found = set()
+    for line in value.split("\n")[1:]:
+        for sep in ("=", ":"):
+            name, eq, rest = line.partition(sep)
+            name = name.strip()
+            if eq and rest.strip() and name and (
+                    declared.holds_secret(section, name)
+                    or any(_key(name) == n for _, n in declared.keys)):
+                found.add(rest.strip())
+                break
     return found

@@ -98,6 +98,8 @@ def check(conf, guard, spec, register=None, overridden=None):
             problems = validate.check(candidate, guard, spec, os.environ,
                                       checked=records).errors
         if not problems:
+            problems = trail_problems(conf, candidate, records, spec)
+        if not problems:
             applied, immutable = changes(conf, candidate, overridden or {})
             if immutable and live.reload_immutable_changes == "refuse":
                 problems = tuple("%s: changed, but immutable: only a restart applies it "
@@ -110,6 +112,23 @@ def check(conf, guard, spec, register=None, overridden=None):
     if problems:
         return ReloadDecision(False, tuple(problems))
     return ReloadDecision(True, (), applied, immutable, tuple(records))
+
+
+def trail_problems(live, candidate, records, spec):
+    """A changed audit trail location (or key) judged as the next launch will open it.
+
+    The change applies only at a restart, which would then refuse to start
+    (73, 78): refused now, while the running service still has its trail.
+    """
+    from safe_launch import trail
+    wanted = trail.settings(records, os.environ, spec, candidate)
+    if wanted == trail.settings(records, os.environ, spec, live):
+        return ()
+    try:
+        trail.preflight(wanted)
+    except LaunchError as exc:
+        return exc.problems
+    return ()
 
 
 def changes(live, candidate, overridden):

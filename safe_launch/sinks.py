@@ -33,13 +33,13 @@ class Sinks:
         stops it (73, or 78 for a bad key file) unless ``audit_required =
         false``, and a location that needs ``$substitution`` waits for the
         parse; a launch that is already failing takes the default location
-        for such a value and only says why when no trail can be opened.
+        for such a value and only says why when no trail can be opened.  A
+        preflight ``check`` writes no trail: it judges the location as the
+        launch would open it.
         """
         from safe_launch import audit
         from safe_launch import journal
         from safe_launch import trail
-        if self.checking:
-            return
         settings = settings or trail.settings(files, os.environ, self.spec)
         if settings.deferred and required:
             return
@@ -47,6 +47,8 @@ class Sinks:
             settings = trail.at_default(settings, self.spec)
         self.trail_settings = settings
         try:
+            if self.checking:
+                return trail.preflight(settings)
             sink = trail.open_file(settings)
             if sink.anchor_problem:     # records removed since the last launch: say so
                 self.emitter.emit(audit.ANCHOR_MISMATCH, outcome="failure",
@@ -68,6 +70,8 @@ class Sinks:
         else:
             self.emitter.add_sink(sink)
             self.trail = sink
+        if self.checking:
+            return
         if not self.journal_open and settings.journal and journal.JournalSink.available():
             self.emitter.replay(journal.JournalSink())
             self.journal_open = True
@@ -99,8 +103,6 @@ class Sinks:
         be opened, so no record is lost.
         """
         from safe_launch import trail
-        if self.checking:
-            return
         settings = trail.settings(files, os.environ, self.spec, conf)
         old = self.trail
         if old is not None and settings == self.trail_settings:

@@ -71,12 +71,25 @@ def settings(files, environ, spec, conf=None):
                          values["service_user"] or None, deferred)
 
 
+def _service_uid(trail):
+    try:
+        return configfiles.service_account(trail.service_user)[0]
+    except Exception:       # an unknown user: reported by the validate phase
+        return None
+
+
 def open_file(trail):
     """The audit file sink of ``trail``; LaunchError (73, 78) or OSError if it cannot be."""
     from safe_launch import audit
-    try:
-        service_uid = configfiles.service_account(trail.service_user)[0]
-    except Exception:       # an unknown user: reported by the validate phase
-        service_uid = None
     key = audit.load_key(trail.key_file) if trail.key_file else None
-    return audit.AuditFile(trail.log, key=key, service_uid=service_uid).open()
+    return audit.AuditFile(trail.log, key=key, service_uid=_service_uid(trail)).open()
+
+
+def preflight(trail):
+    """What :func:`open_file` would refuse (LaunchError 73, 78), creating and writing
+    nothing: ``safe-launch check`` exits with the code the launch would give."""
+    from safe_launch import audit
+    if trail.key_file:
+        audit.load_key(trail.key_file)
+    audit.preflight(trail.log, "audit log", _service_uid(trail))
+    audit.preflight(audit.anchor_path(trail.log), "audit anchor", _service_uid(trail))

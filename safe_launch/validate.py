@@ -32,6 +32,7 @@ from oslo_log import versionutils
 
 from safe_launch import argv
 from safe_launch import configfiles
+from safe_launch import masking
 from safe_launch.configfiles import env_name
 from safe_launch.errors import NOT_SHOWN
 
@@ -135,7 +136,7 @@ def eager_check(conf, files=(), allow_config_source=None, values=None):
     """
     if allow_config_source is None:
         allow_config_source = bool(_safe_launch_opt(conf, "allow_config_source", False))
-    with _silenced(logging.getLogger("oslo_config.cfg")):
+    with masking.quiet_reads():
         errors, warnings, env_sources = _read_all(conf, files,
                                                   [] if values is None else values)
     if not allow_config_source:
@@ -179,17 +180,6 @@ def _read_all(conf, files, values):
             warnings.append(Problem(group, name, "[%s] %s is deprecated for removal%s" % (
                 group, name, ": " + reason if reason else ""), loc.detail or None))
     return errors, warnings, env_sources
-
-
-@contextlib.contextmanager
-def _silenced(logger):
-    def drop(record):
-        return False
-    logger.addFilter(drop)
-    try:
-        yield
-    finally:
-        logger.removeFilter(drop)
 
 
 _CONFIG_SOURCE_DENIED = ("config_source makes oslo.config fetch configuration from other "
@@ -328,6 +318,8 @@ def check(conf, guard, spec, environ, checked=None, values=None):
     errors = configfiles.problems_of(records)
     if checked is not None:
         errors += [(p, {}) for p in configfiles.verify_unchanged(checked)]
+    errors += [(p, {"option": "log_file"})
+               for p in configfiles.log_output_problems(conf, spec.binary)]
     errors += [("--%s: denied by [safe_launch] denied_cli_options" % key.replace(".", "-"),
                 {"option": key.rpartition(".")[2]})
                for key in guard.options if argv.is_denied(key, policy.denied_cli_options)]
@@ -481,7 +473,18 @@ def unknown_keys(conf, files, service, key_policy=None, section_policy=None, env
     return ValidationReport(tuple(errors), tuple(warnings))
 
 
+# Registered, so "known", but only the command line selects files: in a file
+# oslo.config loads nothing they name, yet the value is theirs (find_file
+# then searches the directory for the policy file).
+_COMMAND_LINE_ONLY = frozenset(("config_file", "config_dir"))
+
+
 def _check_key(known, group, section, key, path, report, warnings):
+    if group == "DEFAULT" and key in _COMMAND_LINE_ONLY:
+        report(Problem(section, key, "[%s] %s: a command-line option: oslo.config loads no "
+                       "file it names here (use --%s)" % (section, key, key.replace("_", "-")),
+                       path))
+        return
     if key in known.opts.get(group, ()):
         return
     new = known.deprecated.get(group, {}).get(key)

@@ -86,7 +86,9 @@ def colour_wanted(stream, environ):
 
 
 def text_line(record, colour):
-    shown = [events.one_line(str(record.get(f, ""))) for f in FIELDS]
+    # Cut as the emitter cuts a summary: a record edited into the file is
+    # not a megabyte on the operator's terminal.
+    shown = [events.one_line(str(record.get(f, "")), events.MAX_SUMMARY) for f in FIELDS]
     ts, seq, launch, event, outcome, summary = shown
     line = "%s  %6s  %s  %-20s %s" % (ts, seq, launch, event, summary)
     code = _COLOURS.get(outcome)
@@ -95,8 +97,7 @@ def text_line(record, colour):
 
 def run(args):
     try:
-        with open(args.file, "rb") as f:
-            data = f.read()
+        data = audit.read_file(args.file)
     except OSError as exc:
         options.output("%s: cannot read %s: %s" % (args.file, exc.filename, exc.strerror))
         return ExitCode.NOINPUT
@@ -111,7 +112,8 @@ def run(args):
         return ExitCode.OK
     colour = colour_wanted(sys.stdout, os.environ)
     for launch, records in groups:
-        options.output("launch %s: %d record(s)" % (events.one_line(launch), len(records)))
+        options.output("launch %s: %d record(s)" % (events.one_line(launch, events.MAX_SUMMARY),
+                                                    len(records)))
         for record in records:
             options.output("  " + text_line(record, colour))
     if not groups:
