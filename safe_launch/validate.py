@@ -17,13 +17,11 @@ take about a second.  Messages never carry values of secret options;
 ``env_sources`` records variable names only.
 """
 
-import contextlib
 import dataclasses
 import difflib
 import functools
 import importlib.metadata
 import json
-import logging
 import os
 
 from oslo_config import cfg
@@ -32,9 +30,9 @@ from oslo_log import versionutils
 
 from safe_launch import argv
 from safe_launch import configfiles
-from safe_launch import masking
 from safe_launch.configfiles import env_name
 from safe_launch.errors import NOT_SHOWN
+from safe_launch import masking
 
 DATA = os.path.join(os.path.dirname(__file__), "data")
 POLICIES = ("error", "warn", "ignore")
