@@ -9,6 +9,7 @@ the launch never stops the service: the failure is counted and reported.
 import dataclasses
 import datetime
 import itertools
+import os
 import sys
 import threading
 import uuid
@@ -115,9 +116,18 @@ class ConsoleSink:
         """
         stream = sys.stderr if stream is None else stream
         try:
-            stream.write(line)
+            fd = stream.fileno()
+        except (AttributeError, OSError, ValueError):   # no stderr, closed, in-memory
+            fd = None
+        try:
+            if fd is None:
+                stream.write(line)
+                stream.flush()
+                return True
             stream.flush()
-        except (AttributeError, OSError, ValueError):   # no stderr, EIO/EPIPE, closed
+            encoding = getattr(stream, "encoding", None) or "utf-8"
+            _write_bounded(fd, line.encode(encoding, "backslashreplace"))
+        except (AttributeError, OSError, ValueError):   # no stderr, EIO/EPIPE, closed, stuck
             return False
         return True
 
@@ -130,6 +140,43 @@ class Collector:
 
     def handle(self, event):
         self.events.append(event)
+
+
+# A console that takes no bytes for this long fails (counted, fail-open); one
+# that has failed so gets no wait at all until it takes a line again.
+CONSOLE_TIMEOUT = 1.0
+_CHUNK = 512            # fits whenever poll() says writable: a pipe, tty or socket
+_stalled = set()        # descriptors whose last write timed out
+
+
+def _write_bounded(fd, data, timeout=None):
+    """Write ``data`` to ``fd`` without ever blocking longer than ``timeout``.
+
+    stderr may be a journal stream or a pipe whose reader stopped reading
+    (SIGSTOPped, hung), or a terminal held by Ctrl-S: a plain blocking
+    write() there waits forever, while holding the emitter's lock, so the
+    start and stop deadlines, which report through the emitter before they
+    exit, would wait with it.  Each chunk is written only once poll() says
+    the descriptor takes it (the file's flags are shared with other
+    processes and are not changed); TimeoutError when it does not in time.
+    """
+    import select
+    timeout = CONSOLE_TIMEOUT if timeout is None else timeout
+    if fd in _stalled:
+        timeout = 0
+    poller = select.poll()
+    poller.register(fd, select.POLLOUT)
+    view = memoryview(data)
+    while view:
+        events = poller.poll(timeout * 1000)
+        if not events:
+            _stalled.add(fd)
+            raise TimeoutError("console takes no output (for %ss)" % timeout)
+        if events[0][1] & (select.POLLERR | select.POLLHUP | select.POLLNVAL) and \
+                not events[0][1] & select.POLLOUT:
+            raise BrokenPipeError("console is closed")
+        view = view[os.write(fd, view[:_CHUNK]):]
+    _stalled.discard(fd)
 
 
 class Emitter:

@@ -149,9 +149,14 @@ class Notifier(object):
         try:
             # A socket per message: fork- and thread-safe, and the cost is
             # irrelevant at a handful of messages per minute.
+            # MSG_DONTWAIT: a datagram socket whose reader has stopped
+            # reading (a hung or SIGSTOPped service manager) has a full
+            # queue, and a blocking sendto() would wait for it forever: in a
+            # signal handler, the stop bound or the exit path.  A notification
+            # that cannot go now is dropped and counted.
             with socket.socket(socket.AF_UNIX,
                                socket.SOCK_DGRAM | socket.SOCK_CLOEXEC) as sock:
-                sock.sendto(data, address)
+                sock.sendto(data, socket.MSG_DONTWAIT, address)
         except (OSError, ValueError) as exc:
             # ValueError: an embedded NUL in a path
             self._failed("%s: %s" % (type(exc).__name__, exc))
