@@ -46,6 +46,15 @@ stop_opts = [
              "it. Stock waits forever on a paused database or a broker that "
              "is down. Well above a normal start on MariaDB and RabbitMQ "
              "(seconds), and above oslo.db's default retries (10 x 10 s)."),
+    cfg.IntOpt(
+        "reload_timeout", default=180, min=1,
+        help="Seconds the workers a reload (SIGHUP) restarts may take to serve "
+             "again. Until then systemd sees RELOADING=1 and later SIGHUPs are "
+             "coalesced into one, so a reload must not wait forever (a broker "
+             "paused meanwhile): at the deadline, when no worker serves, the "
+             "launcher stops the service and exits 75 naming what the workers "
+             "wait on, as start_timeout does; when some serve, it says READY=1 "
+             "with STATUS= naming how many, and records reload.timed_out."),
     cfg.StrOpt(
         "reload_immutable_changes", default="warn", choices=[
             ("warn", "the reload goes ahead; reload.accepted names the changed "

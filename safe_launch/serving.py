@@ -37,6 +37,7 @@ class Serving:
         self.reload_again = False       # reloads coalesced while workers restart
         self.stop_bound_set = False
         self.start_waiting_for = None
+        self.reload_waiting_for = None
         self.start_began = None         # when the start deadline began (create)
 
     def stopping(self):
@@ -96,6 +97,18 @@ class Serving:
             self.conf.safe_launch.start_timeout,
             "; waiting for %s" % self.start_waiting_for if self.start_waiting_for else "")
 
+    def deadline_missed(self):
+        """Why the service is stopping at a start or reload deadline (None: it is not)."""
+        outcome = self.monitor.outcome
+        if outcome.start_timed_out:
+            return self.start_timeout_message()
+        if outcome.reload_timed_out:
+            return ("no worker served again within %ds of a reload ([safe_launch] "
+                    "reload_timeout)%s" % (self.conf.safe_launch.reload_timeout,
+                                           "; waiting for %s" % self.reload_waiting_for
+                                           if self.reload_waiting_for else ""))
+        return None
+
     # -- serving -----------------------------------------------------------------
 
     def monitor_for(self, reports):
@@ -109,15 +122,17 @@ class Serving:
                                          tick_interval=self.notifier.watchdog_interval(),
                                          on_change=self.on_change,
                                          start_timeout=self.start_time_left(),
-                                         on_start_timeout=self.on_start_timeout)
+                                         on_start_timeout=self.on_start_timeout,
+                                         reload_timeout=self.conf.safe_launch.reload_timeout,
+                                         on_reload_timeout=self.on_reload_timeout)
         return self.monitor
 
     def ended(self, status):
         """The service's end, once the backend's wait returned ``status``."""
         outcome = self.monitor.outcome
         safe = self.conf.safe_launch
-        if outcome.start_timed_out:
-            raise LaunchError(ExitCode.TEMPFAIL, self.start_timeout_message())
+        if self.deadline_missed():
+            raise LaunchError(ExitCode.TEMPFAIL, self.deadline_missed())
         if outcome.crash_cause is not None:
             raise LaunchError(
                 ExitCode.TEMPFAIL,
@@ -191,6 +206,22 @@ class Serving:
         self.start_waiting_for = waiting_for
         self.stop_now()
 
+    def on_reload_timeout(self, serving, expected, waiting_for):
+        """``reload_timeout`` passed before the reload's workers all served again."""
+        self.emitter.emit(events.RELOAD_TIMED_OUT, outcome="failure",
+                          summary="reload: %d of %d workers serve again after %ds "
+                                  "([safe_launch] reload_timeout)%s" % (
+                                      serving, expected, self.conf.safe_launch.reload_timeout,
+                                      "; waiting for %s" % waiting_for if waiting_for else ""),
+                          serving=serving, expected=expected)
+        if not serving:
+            self.reload_waiting_for = waiting_for
+            return self.stop_now()
+        self.notifier.ready(self.status_line() + ", reload incomplete")
+        if self.reload_again:
+            self.reload_again = False
+            os.kill(os.getpid(), signals.signal.SIGHUP)
+
     def stop_now(self):
         """The launcher's own stop (crash loop, start deadline): as a SIGTERM would."""
         self.monitor.outcome.stopping = True
@@ -199,7 +230,7 @@ class Serving:
 
     def on_stop(self, signo):
         outcome = self.monitor.outcome
-        if outcome.crash_cause is not None or outcome.start_timed_out:
+        if outcome.crash_cause is not None or self.deadline_missed():
             return
         self.monitor.outcome.stopping = True
         self.stop_signal = signals.signal.Signals(signo).name
@@ -220,8 +251,7 @@ class Serving:
             crash = self.monitor.outcome.crash_cause
             if crash is not None:
                 crash = "crash loop: last: %s" % crash
-            if self.monitor.outcome.start_timed_out:
-                crash = self.start_timeout_message()
+            crash = self.deadline_missed() or crash
             self.emitter.emit(events.STOP_FORCED, outcome="failure",
                               summary="stop: not stopped after %ds ([safe_launch] stop_timeout): "
                                       "workers killed" % seconds, stop_timeout=seconds)

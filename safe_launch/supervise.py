@@ -143,6 +143,7 @@ class ServeOutcome:
     start_timed_out: bool = False  # no worker ready within start_timeout
     stopping: bool = False
     reloading: bool = False       # restarted workers not all serving yet
+    reload_timed_out: bool = False  # none of them served within reload_timeout
 
 
 class Monitor:
@@ -155,7 +156,7 @@ class Monitor:
 
     def __init__(self, reports, policy, emitter, on_ready, on_crash_loop, clock=time.monotonic,
                  tick=None, tick_interval=None, on_change=None, start_timeout=None,
-                 on_start_timeout=None):
+                 on_start_timeout=None, reload_timeout=None, on_reload_timeout=None):
         self.tick = tick                   # called every tick_interval s (watchdog)
         self.tick_interval = tick_interval
         self.reports = reports
@@ -166,6 +167,9 @@ class Monitor:
         self.on_change = on_change or (lambda: None)
         self.start_timeout = start_timeout
         self.on_start_timeout = on_start_timeout
+        self.reload_timeout = reload_timeout
+        self.on_reload_timeout = on_reload_timeout
+        self._reloads = 0          # which reload a deadline thread belongs to
         self._waiting = {}         # pid -> what a starting worker waits on
         self.clock = clock
         self.outcome = ServeOutcome()
@@ -237,7 +241,29 @@ class Monitor:
             self._planned = set(self._pidfds.values())
             self._serving_before = len(self._ready)
             self.outcome.reloading = True
-            return True
+            self._reloads += 1
+            reload = self._reloads
+        if self.reload_timeout:
+            native("threading").Thread(target=self._reload_deadline, args=(reload,),
+                                       daemon=True, name="safe_launch-reload-deadline").start()
+        return True
+
+    def _reload_deadline(self, reload):
+        """``reload_timeout`` after a reload began, if its workers do not all
+        serve yet: it ends, ``on_reload_timeout(serving, expected, waiting_for)``.
+        A native thread, like the start deadline: it fires whatever the
+        backend's loop is blocked on."""
+        native("time").sleep(self.reload_timeout)
+        with self._lock:
+            if reload != self._reloads or not self.outcome.reloading or self.outcome.stopping:
+                return
+            serving = len([p for p in self._ready if p not in self._planned])
+            expected = max(self._serving_before, 1)
+            self.outcome.reloading = False
+            self._planned.clear()
+            if not serving:
+                self.outcome.reload_timed_out = True
+        self.on_reload_timeout(serving, expected, self.waiting_for())
 
     def run(self):
         timeout = self.tick_interval * 1000 if self.tick_interval else None

@@ -141,3 +141,26 @@ def test_a_broker_down_at_start_ends_in_75_at_the_start_deadline(make_env, launc
     assert not proc.lines(PREFIX + " ready:")
     assert not raw_tracebacks(proc.output())
     assert until(lambda: not proc.children(), 5)
+
+
+def test_a_reload_whose_workers_never_serve_ends_in_75_at_the_reload_deadline(
+        make_env, launch, own_rabbit):
+    """The broker paused during a reload: the restarted workers never serve
+    again.  Without a deadline the launcher stayed in RELOADING=1 forever,
+    coalescing every later SIGHUP."""
+    env = make_env(workers=1, transport_url=own_rabbit.url,
+                   extra="\n[safe_launch]\nreload_timeout = 8\nstop_timeout = 5\n")
+    proc = launch([bin_path("nova-scheduler-safe"), "--config-file", env.conf])
+    assert until(lambda: proc.lines(PREFIX + " ready:"), 60), proc.output()[-3000:]
+    workers = proc.children()
+    os.killpg(own_rabbit.proc.pid, signal.SIGSTOP)
+    start = time.monotonic()
+    proc.signal(signal.SIGHUP)
+    assert proc.wait(8 + 5 + 20) == 75, proc.lines(PREFIX)
+    assert 8 <= time.monotonic() - start
+    lines = proc.lines(PREFIX)
+    assert any("0 of 1 workers serve again after 8s ([safe_launch] reload_timeout)" in x
+               for x in lines), lines
+    assert any("no worker served again within 8s of a reload" in x for x in lines), lines
+    assert not raw_tracebacks(proc.output())
+    assert until(lambda: gone(workers + proc.children()), 5)

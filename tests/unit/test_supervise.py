@@ -18,7 +18,7 @@ class Recorder:
         self.events.append(event)
 
 
-def monitor(max_failures=3, window=60, clock=time.monotonic):
+def monitor(max_failures=3, window=60, clock=time.monotonic, **deadlines):
     reports = supervise.WorkerReports()
     sink = Recorder()
     ready, loop = threading.Event(), threading.Event()
@@ -29,7 +29,7 @@ def monitor(max_failures=3, window=60, clock=time.monotonic):
                                                             seen.setdefault("reloads", []).append(
                                                                 reloaded), ready.set()),
                             on_crash_loop=lambda cause: (seen.setdefault("cause", cause),
-                                                         loop.set()))
+                                                         loop.set()), **deadlines)
     mon.start()
     return reports, mon, sink, ready, loop, seen
 
@@ -109,10 +109,10 @@ class Clock:
 def test_failed_starts_hours_apart_are_still_a_crash_loop():
     clock = Clock()
     reports, mon, sink, ready, loop, seen = monitor(window=1, clock=clock)
-    for _ in range(3):
+    for n in range(1, 4):       # each death seen before the clock moves on
         clock.now += 3600
         reap(worker(reports, ("starting", ""), ("failed", "DBConnectionError: timed out")))
-        until(lambda: len([e for e in sink.events if e.event == events.WORKER_DIED]) >= 1)
+        assert until(lambda: len([e for e in sink.events if e.event == events.WORKER_DIED]) >= n)
     assert loop.wait(10)
     assert seen["cause"] == "DBConnectionError: timed out"
 
@@ -166,6 +166,53 @@ def test_workers_a_reload_restarts_are_no_failures_and_ready_comes_again():
     try:
         assert until(lambda: seen["reloads"] == [False, True])
         assert mon.restarting()         # the reload is over: the next one goes through
+    finally:
+        os.kill(second, signal.SIGKILL)
+        reap(second)
+
+
+def test_a_reload_whose_workers_do_not_all_serve_again_ends_at_its_deadline():
+    timed_out = []
+    reports, mon, sink, ready, loop, seen = monitor(
+        reload_timeout=0.5, on_reload_timeout=lambda *args: timed_out.append(args))
+    old = [serving(reports), serving(reports)]
+    try:
+        assert until(lambda: mon.counts() == (2, 0))
+        assert mon.restarting()
+        for pid in old:
+            os.kill(pid, signal.SIGTERM)
+        reap(*old)
+        new = serving(reports)          # one of the two serves again, the other never
+        assert until(lambda: timed_out)
+        assert timed_out == [(1, 2, None)]
+        assert not mon.outcome.reloading and not mon.outcome.reload_timed_out
+        assert seen["reloads"] == [False]   # no READY from the monitor itself: the callback's
+        assert mon.restarting()             # the next reload is not coalesced forever
+        os.kill(new, signal.SIGTERM)
+        reap(new)
+        assert until(lambda: len(timed_out) == 2)
+        assert timed_out[1][0] == 0 and mon.outcome.reload_timed_out
+    finally:
+        for pid in old:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+
+def test_a_reload_over_in_time_has_no_deadline_left_behind():
+    timed_out = []
+    reports, mon, sink, ready, loop, seen = monitor(
+        reload_timeout=0.5, on_reload_timeout=lambda *args: timed_out.append(args))
+    first = serving(reports)
+    assert ready.wait(10) and mon.restarting()
+    os.kill(first, signal.SIGTERM)
+    reap(first)
+    second = serving(reports)
+    try:
+        assert until(lambda: seen["reloads"] == [False, True])
+        time.sleep(1)
+        assert not timed_out
     finally:
         os.kill(second, signal.SIGKILL)
         reap(second)
