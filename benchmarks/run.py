@@ -152,9 +152,11 @@ class CpuMeter:
 
 # -- the launch series ------------------------------------------------------------------
 
-def series(name, pairs, template, workdir, env, transport_url, pinger=None, warmup=1):
+def series(name, pairs, template, workdir, env, transport_url, pinger=None, warmup=1,
+           settle=2.0):
     """``pairs`` interleaved pairs; pair i runs stock first when i is even, safe first
-    when odd (A B, B A, ...), each launch on a fresh copy of the template."""
+    when odd (A B, B A, ...), each launch on a fresh copy of the template.
+    ``settle``: seconds after the services row before memory is sampled."""
     results = []
     base = os.path.join(workdir, name)
     os.makedirs(base)
@@ -162,7 +164,8 @@ def series(name, pairs, template, workdir, env, transport_url, pinger=None, warm
         for binary in (STOCK, SAFE):
             conf = services.deploy(template, os.path.join(base, "warmup%d-%s" % (i, binary)),
                                    transport_url)
-            r = services.run_once(binary, conf, env, name, -1, 0, pinger=pinger)
+            r = services.run_once(binary, conf, env, name, -1, 0, pinger=pinger,
+                                  settle=settle)
             say("%s warm-up %s: %s" % (name, binary, "ok" if r.ok and not r.error
                                        else "FAILED: %s" % r.error))
             if not r.ok:
@@ -174,7 +177,8 @@ def series(name, pairs, template, workdir, env, transport_url, pinger=None, warm
         for position, binary in enumerate(order):
             directory = os.path.join(base, "pair%02d-%s" % (pair, binary))
             conf = services.deploy(template, directory, transport_url)
-            r = services.run_once(binary, conf, env, name, pair, position, pinger=pinger)
+            r = services.run_once(binary, conf, env, name, pair, position, pinger=pinger,
+                                  settle=settle)
             results.append(r)
             say("%s pair %d %s: row %s ping %s master rss %s%s" % (
                 name, pair, binary, fmt_s(r.t_row), fmt_s(r.t_ping),
@@ -495,7 +499,8 @@ def main(argv=None):
         say("one CPU busy from now on")
         meter = CpuMeter()
         busy = Busy(workdir, env)
-        ctx["busy"] = series("busy", pairs, template, workdir, env, "fake:/")
+        # Its memory is not reported (the idle series' is): no 2 s wait per launch.
+        ctx["busy"] = series("busy", pairs, template, workdir, env, "fake:/", settle=0.3)
         ctx["busy_cpu"] = busy.stop()
         busy = None
         ctx["cpu"].append(("fake:/ series with one CPU busy (the busy process counted as "
