@@ -509,7 +509,9 @@ def report(ctx):
 
     sc = ctx["scaling"]
     w("## Scaling: `safe-launch check --config-dir` with 0 to 3000 files\n")
-    w("Each file: `[DEFAULT] report_interval` and `[scheduler] max_attempts` (~80 bytes). "
+    w("Each file: `[DEFAULT] report_interval` and `[scheduler] max_attempts` (~80 bytes); "
+      "the two database connections come from `OS_DATABASE__CONNECTION` and "
+      "`OS_API_DATABASE__CONNECTION`. "
       "Whole-command wall time, %d runs per size, round robin.\n" % len(sc["times"][0]))
     w("| files | median (s) | runs (s) | exit |\n|---|---|---|---|")
     for n in SCALE_SIZES:

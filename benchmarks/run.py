@@ -338,7 +338,9 @@ IMPORT_MODULES = ("safe_launch", "safe_launch.cmd.scheduler", "safe_launch.launc
                   "safe_launch.validate", "safe_launch.typed", "safe_launch.requirements",
                   "safe_launch.masking", "safe_launch.workers", "safe_launch.resources",
                   "safe_launch.patching", "safe_launch.trail", "safe_launch.audit",
-                  "safe_launch.service", "safe_launch.supervise")
+                  "safe_launch.supervise")
+# Not safe_launch.service: a launch imports it once patching chose the
+# backend; imported alone, oslo.service would load its eventlet backend.
 
 
 def importtime(env, stock, runs):
@@ -398,7 +400,11 @@ SMALL_FILE = "[DEFAULT]\n# file %d of %d\nreport_interval = %d\n\n[scheduler]\nm
 
 
 def scaling(directory, env, reps):
-    env = check_env(env)
+    # The connections the scheduler cannot start without, from the
+    # environment: the same for every size, the empty directory included.
+    env = dict(check_env(env), **{
+        "OS_%s__CONNECTION" % group.upper(): "sqlite:///%s" % os.path.join(directory, group)
+        for group in ("database", "api_database")})
     dirs = {}
     for n in SCALE_SIZES:
         d = os.path.join(directory, "confdir-%d" % n)
