@@ -1,234 +1,254 @@
-"""In-process cost of each hardening phase, run in a fresh interpreter.
+"""What each step of the launch path costs, in a fresh interpreter.
 
-``python -m benchmarks.inproc phases CONF AUDIT_DIR [--budget S]`` prints one
-JSON object: for each phase the cost of its first call (what a launch pays:
-one call, cold caches) and the median of many calls, in microseconds.  The
-phases are called as ``safe_launch/launcher.py`` calls them, in its order,
-on the real configuration ``CONF`` after a real parse.
+``python -m benchmarks.inproc steps CONF`` runs the launcher's own phases
+(``safe_launch.launcher.Launch``: guard, parse, validate, workers,
+patching, then create) on the real configuration ``CONF``, exactly once,
+as a launch does: every lazy import, cache fill and durable write is in the
+figures.  It prints one JSON object: the microseconds of each step, each
+function timed exclusive of the others timed inside it (so nothing counts
+twice), and the reference costs stock pays too (importing nova.conf,
+oslo.config's parse, creating nova's service), which are not hardening.
 
-``python -m benchmarks.inproc imports`` prints the milliseconds spent
-importing safe_launch's launch-path modules once their third-party
-dependencies are loaded (to show what a missing bytecode cache costs).
+The process is the benchmark's own child, so the hygiene is applied to it
+for real (umask, descriptors, core dumps, no_new_privs).
+
+``python -m benchmarks.inproc imports STOCK_MODULES [--compiled]`` prints the
+milliseconds spent importing safe_launch's modules once the modules stock
+imports too are loaded, from bytecode or compiled (what a missing bytecode
+cache costs).
 """
 
 import argparse
-import dataclasses
+import builtins
+import collections
 import json
 import os
-import statistics
 import sys
 import time
 
-# safe_launch modules a launch imports before the service is created.
+# safe_launch's modules a launch loads before it serves (the bytecode figure).
 LAUNCH_MODULES = (
-    "safe_launch", "safe_launch.launcher", "safe_launch.argv", "safe_launch.parse",
-    "safe_launch.opts", "safe_launch.configfiles", "safe_launch.validate",
-    "safe_launch.resources", "safe_launch.workers", "safe_launch.audit",
-    "safe_launch.masking", "safe_launch.events", "safe_launch.errors",
-    "safe_launch.signals", "safe_launch.sdnotify", "safe_launch.journal",
-    "safe_launch.spec", "safe_launch.crashloop", "safe_launch.supervise",
-    "safe_launch.patching", "safe_launch.reload", "safe_launch.cadf",
+    "safe_launch", "safe_launch.cmd", "safe_launch.cmd.scheduler", "safe_launch.launcher",
+    "safe_launch.argv", "safe_launch.parse", "safe_launch.opts", "safe_launch.configfiles",
+    "safe_launch.validate", "safe_launch.typed", "safe_launch.requirements",
+    "safe_launch.resources", "safe_launch.kernelread", "safe_launch.workers",
+    "safe_launch.audit", "safe_launch.trail", "safe_launch.sinks", "safe_launch.serving",
+    "safe_launch.masking", "safe_launch.events", "safe_launch.errors", "safe_launch.signals",
+    "safe_launch.sdnotify", "safe_launch.journal", "safe_launch.spec", "safe_launch.crashloop",
+    "safe_launch.supervise", "safe_launch.patching", "safe_launch.reload", "safe_launch.cadf",
     "safe_launch.hygiene", "safe_launch.procctl", "safe_launch.importpaths",
+    "safe_launch.service",
 )
+# step -> what it is, for the report; the order is the launch's.
+STEPS = (
+    ("import", "import of the console script's modules and the launch's set-up "
+               "(masker with the declared secrets)"),
+    ("guard", "argv guard, file checks before the parse, secrets of argv/OS_*/files, "
+              "launch.started"),
+    ("hygiene", "process hygiene before the parse (umask, descriptors, environment, "
+                "identity, core dumps, no_new_privs, sys.path) and import-path integrity "
+                "of nova's whole import graph after create"),
+    ("parse", "safe_launch's part of the parse (pre-parse file problems, the checked "
+              "bytes served to oslo.config)"),
+    ("validate", "validate, typed checks included (file policy, every value, every key, "
+                 "typed checks of lazily registered options, what the service needs, "
+                 "secrets for the masker)"),
+    ("workers", "resource probe and worker bound"),
+    ("patching", "concurrency backend and monkey-patching decision"),
+    ("notifications", "the CADF notifier over the service's transport"),
+    ("create", "safe_launch's part of the create phase (start deadline, patching "
+               "verified, records)"),
+    ("trail", "audit trail: open, move after the parse, and every record written "
+              "(write + fdatasync)"),
+)
+# parts of a step, shown under it (already in the step's figure)
+PARTS = {"typed": "validate", "import_paths": "hygiene"}
+REFERENCE = {
+    "stock_imports": "importing modules stock's nova-scheduler imports too",
+    "load_options": "importing nova.conf (stock imports it too)",
+    "oslo_parse": "oslo.config's parse, CONF() (stock parses too)",
+    "nova_create": "creating nova's service, `Service.create` (stock does it too)",
+}
 
 
-def clock_us(fn):
-    start = time.perf_counter_ns()
-    value = fn()
-    return value, (time.perf_counter_ns() - start) / 1000.0
+class Steps:
+    """Exclusive time per label of the functions wrapped with :meth:`wrap`."""
+
+    def __init__(self):
+        self.ns = collections.Counter()
+        self._stack = []
+
+    def wrap(self, label, fn):
+        def timed(*args, **kwargs):
+            start = time.perf_counter_ns()
+            self._stack.append(0)
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                elapsed = time.perf_counter_ns() - start
+                inner = self._stack.pop()
+                self.ns[label] += elapsed - inner
+                if self._stack:
+                    self._stack[-1] += elapsed
+        return timed
+
+    def time(self, label, fn, *args):
+        return self.wrap(label, fn)(*args)
 
 
-def repeat_us(fn, budget, min_n=15, max_n=5000):
-    """Median and count of calls to ``fn`` within ``budget`` seconds (at least min_n)."""
-    samples = []
-    deadline = time.monotonic() + budget
-    while len(samples) < max_n and (len(samples) < min_n or time.monotonic() < deadline):
-        samples.append(clock_us(fn)[1])
-    return statistics.median(samples), len(samples)
+def count_stock_imports(t, stock_modules):
+    """Time spent importing modules stock's nova-scheduler imports too goes to
+    the reference figure "stock_imports", not to the step that happens to
+    import them first (safe_launch needs oslo.config before nova does, say).
+    A module stock never imports stays in the step's figure."""
+    real = builtins.__import__
+    timed = t.wrap("stock_imports", real)
+
+    def hooked(name, globals=None, locals=None, fromlist=(), level=0):
+        if level == 0 and name not in sys.modules and name in stock_modules:
+            return timed(name, globals, locals, fromlist, level)
+        return real(name, globals, locals, fromlist, level)
+    builtins.__import__ = hooked
 
 
-def phases(conf_path, audit_dir, budget):
-    from safe_launch import argv as argvmod
-    from safe_launch import audit
-    from safe_launch import configfiles
-    from safe_launch import events
-    from safe_launch import hygiene
+def steps(conf_path, stock_modules):
+    t = Steps()
+    count_stock_imports(t, set(stock_modules) - {"__main__"})
+    started = time.perf_counter_ns()
+    # What the console script imports (safe_launch.cmd.launch and the launcher)
+    from safe_launch import cmd         # noqa: F401
     from safe_launch import launcher
-    from safe_launch import masking
+    from safe_launch import spec as specs
+    t.ns["import"] += time.perf_counter_ns() - started - t.ns["stock_imports"]
+
+    # The functions that belong to a step other than the phase that calls
+    # them, and the reference costs; each is the launcher's own, patched
+    # where the launcher looks it up.
+    from safe_launch import audit
+    from safe_launch import hygiene
     from safe_launch import parse
-    from safe_launch import resources
-    from safe_launch.spec import NOVA_SCHEDULER as spec
     from safe_launch import validate
-    from safe_launch import workers
+    parse.load_options = t.wrap("load_options", parse.load_options)
+    parse.call_parser = t.wrap("oslo_parse", parse.call_parser)
+    validate.lazy_check = t.wrap("typed", validate.lazy_check)
+    hygiene.check_loaded = t.wrap("import_paths", hygiene.check_loaded)
+    audit.AuditFile.handle_all = t.wrap("trail", audit.AuditFile.handle_all)
 
-    args = ["--config-file", conf_path]
-    launch = launcher.Launch(spec, args, sinks=[])
-    conf, load_us = clock_us(lambda: parse.load_options(spec))
-    launch.conf = conf
-    denied = conf.safe_launch.denied_cli_options
+    hygiene.apply = t.wrap("hygiene", hygiene.apply)
 
-    def guard():
-        return argvmod.guard(args, argvmod.cli_opts_of(conf), denied=denied)
-
-    def files_before():
-        files = [configfiles.accept(p, k, "off", decision, os.environ)
-                 for p, k in configfiles.files_to_check(decision, spec.project, spec.binary,
-                                                        os.environ)]
-        validate.config_source_check(files, os.environ)
-        return files
-
-    def files_after():
-        # validate.check(): the file part
-        policy = conf.safe_launch
-        paths = [item for c in (None, conf) for item in configfiles.files_to_check(
-            decision, spec.project, spec.binary, os.environ, conf=c)]
-        records = [configfiles.accept(p, k, policy.file_policy, decision, os.environ,
-                                      policy.service_user) for p, k in paths]
-        configfiles.verify_unchanged(before)
-        return records
-
-    def probe_and_bound():
-        policy = conf.safe_launch
-        return workers.bound(conf.scheduler.workers, resources.probe(),
-                             policy=policy.worker_bound,
-                             per_worker_memory=policy.worker_memory_mb * 2 ** 20,
-                             threads_per_worker=policy.worker_threads,
-                             rounding=policy.cpu_rounding, max_workers=policy.max_workers)
-
-    cold, warm, count, extra = {}, {}, {}, {}
-    decision, cold["guard"] = clock_us(guard)
-    assert decision.ok, decision.problems
-    launch.decisions["guard"] = decision
-    before, cold["files_before_parse"] = clock_us(files_before)
-
-    # launcher.Launch.apply_hygiene(): the raw options, then the whole step
-    def hygiene_step():
-        settings = hygiene.settings(before, os.environ)
-        return hygiene.apply(settings, os.environ, launch.inherited_fds, before, spec,
-                             launch.kernel, list(sys.path))
-    applied, cold["hygiene"] = clock_us(hygiene_step)
-    assert applied.ok, applied.problems
-    _, parse_us = clock_us(lambda: parse.parse(spec, conf, list(decision.argv), before))
-
-    # every secret of the accepted files, as the guard phase registers them
-    _, cold["register_secrets"] = clock_us(lambda: launch.register_secrets(before))
-    records, cold["files_after_parse"] = clock_us(files_after)
-    report, cold["eager_validation"] = clock_us(lambda: validate.eager_check(conf, records))
-    assert report.ok, report.errors
-    keys, cold["unknown_keys"] = clock_us(
-        lambda: validate.unknown_keys(conf, records, spec, environ=os.environ))
-    assert keys.ok, keys.errors
-    # the typed checks of the lazily registered options, and what the service
-    # cannot start without (issue 13's new checks)
-    lazy, cold["typed_and_required"] = clock_us(
-        lambda: validate.lazy_check(conf, records, os.environ, spec))
-    assert lazy.ok, lazy.errors
-
-    def secrets():
-        # launcher.Launch.phase_validate(): secret values of the parsed configuration
-        # for the masker.  It reads every option through oslo.config's value
-        # cache, which eager validation (get_location) does not fill: the
-        # repeated calls clear that private cache to measure the launch's case.
-        conf._ConfigOpts__cache.clear()
-        return masking.secret_values_from_conf(conf)
-    _, cold["secret_values"] = clock_us(lambda: masking.secret_values_from_conf(conf))
-    _, cold["resource_probe"] = clock_us(resources.probe)
-    bound, cold["probe_and_worker_bound"] = clock_us(probe_and_bound)
-    extra["options_read"] = len(validate.registered_opts(conf))
-    extra["effective_workers"] = bound.effective
-
-    path = os.path.join(audit_dir, "bench-audit.jsonl")
-    sink, cold["audit_open"] = clock_us(lambda: audit.AuditFile(path).open())
-    identity = launcher.identity(spec, args)
-
-    def record():
-        sink.handle(events.Event(launch_id="bench", seq=1, ts=events.utc_now(),
-                                 event=events.LAUNCH_STARTED, outcome="pending",
-                                 summary="launching nova-scheduler", data=identity))
-    _, cold["audit_record"] = clock_us(record)
-    # One launch event as the launcher sends it: masked, to the console
-    # (here /dev/null) and to the audit file.
-    devnull = open(os.devnull, "w")
-    emitter = events.Emitter([events.ConsoleSink(spec.prog, stream=devnull), sink],
-                             mask=launch.masker.mask)
-    validation = validate.Validation(0, (), (), tuple(configfiles.as_record(r) for r in records),
-                                     ())
-
-    def emit():
-        emitter.emit(events.CONFIG_VALIDATED, summary=validation.summary(), phase="validate",
-                     decision=dataclasses.asdict(validation))
-    _, cold["emit_event"] = clock_us(emit)
-
-    runs = {
-        "guard": guard,
-        "hygiene": hygiene_step,
-        "files_before_parse": files_before,
-        "files_after_parse": files_after,
-        "eager_validation": lambda: validate.eager_check(conf, records),
-        "unknown_keys": lambda: validate.unknown_keys(conf, records, spec, environ=os.environ),
-        "typed_and_required": lambda: validate.lazy_check(conf, records, os.environ, spec),
-        "secret_values": secrets,
-        "register_secrets": lambda: launch.register_secrets(before),
-        "resource_probe": resources.probe,
-        "probe_and_worker_bound": probe_and_bound,
-        "audit_record": record,
-        "emit_event": emit,
-        "validation_as_launcher": lambda: validate.check(conf, decision, spec, os.environ,
-                                                         checked=before),
+    spec = specs.NOVA_SCHEDULER
+    launch = t.time("import", launcher.Launch, spec, ["--config-file", conf_path])
+    for method, label in (("open_trail", "trail"), ("move_trail", "trail"),
+                          ("open_notifications", "notifications")):
+        setattr(launch.sinks, method, t.wrap(label, getattr(launch.sinks, method)))
+    # Launch.run()'s prelude, then its phases up to the service's creation
+    # (run() would go on to serve and wait, and close the emitter).
+    from safe_launch import sdnotify
+    from safe_launch import serving
+    from safe_launch import signals
+    notifier = t.time("guard", sdnotify.suppress_backend_ready)
+    launch.serving = serving.Serving(spec, launch.emitter, notifier, launch.decisions,
+                                     fail=launch.failed)
+    t.time("guard", signals.install_early)
+    for phase, step in (("guard", launch.guard), ("parse", launch.parse),
+                        ("validate", launch.validate), ("workers", launch.workers),
+                        ("patching", launch.patching), ("notifications", launch.open_sinks),
+                        ("create", launch.create)):
+        launch.phase = phase
+        if phase == "create":       # imports the backend: only once patching chose it
+            from safe_launch import service
+            service.create = t.wrap("nova_create", service.create)
+        t.time(phase, step)
+    t.ns["hygiene"] += t.ns["import_paths"]
+    t.ns["validate"] += t.ns["typed"]
+    imports = launch.decisions.get("imports")
+    # What safe_launch makes the master load beyond stock's modules (its own
+    # aside): each costs import time and memory stock does not pay.
+    extra_modules = sorted(name for name in sys.modules
+                           if name not in stock_modules and not name.startswith("safe_launch"))
+    result = {
+        "us": {label: t.ns.get(label, 0) / 1000 for label, _ in STEPS},
+        "parts_us": {k: t.ns.get(k, 0) / 1000 for k in PARTS},
+        "reference_us": {k: t.ns.get(k, 0) / 1000 for k in REFERENCE},
+        "extra": {"decisions": sorted(launch.decisions),
+                  "import_paths": imports and {"modules": imports.modules,
+                                               "paths": imports.paths,
+                                               "us": imports.microseconds},
+                  "hygiene_us": launch.decisions["hygiene"].microseconds,
+                  "records": len(launch.emitter.history),
+                  "modules_not_in_stock": extra_modules},
     }
-    for name, fn in runs.items():
-        if fn is not None:
-            warm[name], count[name] = repeat_us(fn, budget)
-
-    settings = hygiene.settings(before, os.environ)
-
-    # launcher.Launch.phase_create(): every module loaded once nova's service
-    # is created (its import, not measured, is what stock pays too).
-    import nova.scheduler.manager   # noqa: F401
-    import nova.service             # noqa: F401
-
-    def import_paths():
-        return hygiene.check_loaded(settings, sys.modules, spec, launch.kernel)
-    checked, cold["import_paths"] = clock_us(import_paths)
-    assert checked.ok, checked.problems
-    warm["import_paths"], count["import_paths"] = repeat_us(import_paths, budget)
-    extra["import_paths"] = {"modules": checked.modules, "paths": checked.paths,
-                             "import_path_check": settings.import_path_check}
-    sink.close()
-    devnull.close()
-    return {"first_call_us": cold, "median_us": warm, "iterations": count,
-            "reference_us": {"load_options (nova.conf import; stock imports it too)": load_us,
-                             "parse (one CONF() call; stock parses twice)": parse_us},
-            "extra": extra}
+    launch.emitter.close()
+    return result
 
 
-def imports():
-    from oslo_config import cfg, types     # noqa: F401  dependencies, not measured
-    from oslo_log import log, versionutils   # noqa: F401
+def stock_modules(conf_path):
+    """The modules stock nova-scheduler has loaded when it would serve: its
+    console script's main() run for real up to ``service.serve``."""
+    import nova.cmd.scheduler
+    from nova import service
+
+    class Served(Exception):
+        pass
+
+    def serve(*args, **kwargs):
+        raise Served()
+    service.serve = serve
+    sys.argv = ["nova-scheduler", "--config-file", conf_path]
+    try:
+        nova.cmd.scheduler.main()
+    except Served:
+        pass
+    return sorted(sys.modules)
+
+
+def imports(stock_modules, compiled):
+    """Milliseconds to import safe_launch's modules a launch loads, once every
+    module stock imports too is loaded (not measured: stock pays for them).
+    ``compiled``: from source, as without bytecode (an empty cache prefix from
+    here on, nothing written), with the preloaded modules still from theirs."""
     import importlib
+    import tempfile
+    for name in stock_modules:
+        if not name.startswith("safe_launch") and name != "__main__":
+            try:
+                importlib.import_module(name)
+            except Exception:   # a platform's alternative (nt, _winapi...), a shim
+                pass
+    names = [name for name in LAUNCH_MODULES if name not in sys.modules]
+    if compiled:
+        sys.pycache_prefix = tempfile.mkdtemp()
+        sys.dont_write_bytecode = True
     start = time.perf_counter()
-    for name in LAUNCH_MODULES:
+    for name in names:
         importlib.import_module(name)
-    return {"import_ms": (time.perf_counter() - start) * 1000}
+    return {"import_ms": (time.perf_counter() - start) * 1000, "modules": len(names)}
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m benchmarks.inproc")
     sub = parser.add_subparsers(dest="mode", required=True)
-    p = sub.add_parser("phases")
+    p = sub.add_parser("steps")
     p.add_argument("conf")
-    p.add_argument("audit_dir")
-    p.add_argument("--budget", type=float, default=1.0,
-                   help="seconds of repeated calls per phase")
-    sub.add_parser("imports")
+    p.add_argument("stock_modules", help="JSON list written by the stock-modules mode")
+    sub.add_parser("stock-modules").add_argument("conf")
+    p = sub.add_parser("imports")
+    p.add_argument("stock_modules")
+    p.add_argument("--compiled", action="store_true")
     args = parser.parse_args(argv)
-    if args.mode == "phases":
-        result = phases(os.path.abspath(args.conf), args.audit_dir, args.budget)
+    if args.mode == "steps":
+        with open(args.stock_modules) as f:
+            stock = json.load(f)
+        result = steps(os.path.abspath(args.conf), stock)
+    elif args.mode == "stock-modules":
+        result = stock_modules(os.path.abspath(args.conf))
     else:
-        result = imports()
-    json.dump(result, sys.stdout)
-    sys.stdout.write("\n")
-    return 0
+        with open(args.stock_modules) as f:
+            result = imports(json.load(f), args.compiled)
+    sys.stdout.write(json.dumps(result) + "\n")
+    sys.stdout.flush()
+    # nova's service (and its threads) exist now: leave without their teardown.
+    os._exit(0)
 
 
 if __name__ == "__main__":

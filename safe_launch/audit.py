@@ -11,14 +11,15 @@ A chain alone cannot show that its last records were removed, so each write
 also overwrites the *anchor*, ``<file>.anchor``: one 512-byte line naming the
 seq and sha256 of the last record (with the key, MAC'd too).  The anchor is
 written after the record is durable, so it never names a record the file may
-lose; a crash between the two leaves it one record behind, which verification
+lose; a crash between the two leaves it one write behind (one record, or the
+batch of records a launch made before its trail opened), which verification
 accepts.  A file that ends before the anchor's record, or differs there, fails.
 On opening, the writer compares the anchor with the file's tail and, if they
 disagree (records removed between launches), ``anchor_problem`` says so and
 the launcher records ``audit.anchor_mismatch``, which verification reports.
 
-Writing: one ``os.write`` per record on an ``O_APPEND`` descriptor, then
-``fdatasync``; a thread lock plus ``flock`` keeps the chain ordered across
+Writing: one ``os.write`` per record (or per batch) on an ``O_APPEND``
+descriptor, then ``fdatasync``; a thread lock plus ``flock`` keeps the chain ordered across
 threads, the master and forked workers (each re-opens the file after fork,
 since ``flock`` belongs to the shared open file description).  A torn last
 line (a crash or short write) is kept: the next record starts on a new line
@@ -224,9 +225,23 @@ class AuditFile:
 
     def handle(self, event):
         """Append ``event`` (preceded by an ``audit.gap`` record after failures)."""
-        fields = dict(ts=event.ts, launch_id=event.launch_id, launch_seq=event.seq,
+        self.handle_all([event])
+
+    def handle_all(self, events):
+        """Append ``events`` in order with one durable sync, then the anchor.
+
+        For the records a launch made before its trail could open: one
+        ``fdatasync`` for all of them instead of one each (2-3 ms at every
+        launch).  The promise is unchanged: the anchor is written only once
+        every record it covers is durable, and names the last of them; a crash
+        before the sync may lose the batch's tail, never leave the anchor
+        ahead of the file.
+        """
+        batch = [dict(ts=event.ts, launch_id=event.launch_id, launch_seq=event.seq,
                       event=event.event, outcome=event.outcome, summary=event.summary,
-                      data=event.data)
+                      data=event.data) for event in events]
+        if not batch:
+            return
         with self._lock:
             if self._closed:
                 raise ValueError("audit log %s is not open" % self.path)
@@ -236,44 +251,52 @@ class AuditFile:
                 fcntl.flock(self._fd, fcntl.LOCK_EX)
                 try:
                     if self.lost:
-                        self._append(dict(
-                            ts=utc_now(), launch_id=event.launch_id, launch_seq=None,
+                        batch.insert(0, dict(
+                            ts=utc_now(), launch_id=batch[0]["launch_id"], launch_seq=None,
                             event="audit.gap", outcome="failure", data={"lost": self.lost},
                             summary="%d audit record(s) lost before this one" % self.lost))
-                        self.lost = 0
-                    self._append(fields)
+                    self._append(batch)
+                    self.lost = 0
                 finally:
                     fcntl.flock(self._fd, fcntl.LOCK_UN)
             except Exception:
-                self.lost += 1
+                self.lost += len(events)
                 raise
             failed, self._anchor_failed = self._anchor_failed, None
         if failed:          # the record itself is safe: reported, not counted lost
             raise OSError("audit anchor %s not updated: %s" % (self.anchor, failed))
 
-    def _append(self, fields):
-        """Write one record, then the anchor that names it."""
+    def _append(self, batch):
+        """Write the records of ``batch`` (field dicts), one sync, then the anchor
+        naming the last."""
         fd = self._fd
         size = os.fstat(fd).st_size
         head, line, end = _tail(fd, size)
-        record = dict(fields, schema=SCHEMA, seq=head["seq"] + 1 if head else 1,
-                      prev=_sha256(line) if head else GENESIS)
         fragment = os.pread(fd, size - end, end) if size > end else b""
-        if fragment:
-            record["recovered_fragment"] = {"offset": end, "length": len(fragment),
-                                            "sha256": _sha256(fragment)}
-        if self.key:
-            record["key_id"] = key_id(self.key)
-            record["mac"] = _mac(self.key, record)
-        line = canonical(record)
-        data = (b"\n" if fragment and not fragment.endswith(b"\n") else b"") + line + b"\n"
+        seq, prev = (head["seq"], _sha256(line)) if head else (0, GENESIS)
+        lines = []
+        for fields in batch:
+            seq += 1
+            record = dict(fields, schema=SCHEMA, seq=seq, prev=prev)
+            if fragment and not lines:
+                record["recovered_fragment"] = {"offset": end, "length": len(fragment),
+                                                "sha256": _sha256(fragment)}
+            if self.key:
+                record["key_id"] = key_id(self.key)
+                record["mac"] = _mac(self.key, record)
+            lines.append(canonical(record))
+            prev = _sha256(lines[-1])
+        data = ((b"\n" if fragment and not fragment.endswith(b"\n") else b"")
+                + b"".join(x + b"\n" for x in lines))
+        # One write: another writer (a forked worker) holds off on flock, and
+        # a short write leaves at most one torn line, which the next records.
         written = os.write(fd, data)
         if written != len(data):
             raise OSError("audit log %s: short write (%d of %d bytes)"
                           % (self.path, written, len(data)))
         os.fdatasync(fd)
         # Still under the lock, so anchors follow the records' order.
-        anchor = _anchor_bytes(record["seq"], _sha256(line), self.key)
+        anchor = _anchor_bytes(seq, prev, self.key)
         try:
             if os.pwrite(self._anchor_fd, anchor, 0) != len(anchor):
                 self._anchor_failed = "short write"

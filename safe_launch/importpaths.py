@@ -13,6 +13,7 @@ import dataclasses
 import os
 import stat as stat_module
 import time
+import types
 
 OPTION = "[safe_launch] import_path_check"
 
@@ -91,14 +92,23 @@ def check_loaded(modules, stat, service_uid, packages=None, clock=time.perf_coun
     paths = {}
     count = 0
     for name, module in list(modules.items()):
-        path = getattr(module, "__file__", None)
+        # A module's namespace holds what the import system set: getattr()
+        # would run a module's __getattr__ (PEP 562: several libraries'
+        # deprecation shims, 10-20 us each) and raise and catch
+        # AttributeError for each module without a file.  Other objects in
+        # sys.modules (cffi's Lib builds a 200 us __dict__) get getattr().
+        if isinstance(module, types.ModuleType):
+            namespace = module.__dict__
+        else:
+            namespace = {k: getattr(module, k, None) for k in ("__file__", "__cached__")}
+        path = namespace.get("__file__")
         if not isinstance(path, str):
             continue        # built-in, frozen or namespace package
         count += 1
         if packages is None or name.startswith(packages):
             paths[path] = "module file"
         paths.setdefault(path.rpartition("/")[0], "module directory")
-        cached = getattr(module, "__cached__", None)
+        cached = namespace.get("__cached__")
         if isinstance(cached, str):
             paths.setdefault(cached.rpartition("/")[0], "bytecode directory")
     problems = _judge(paths, stat, service_uid)

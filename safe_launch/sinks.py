@@ -55,9 +55,8 @@ class Sinks:
                                   summary="audit: %s: %s" % (settings.log, sink.anchor_problem),
                                   log=settings.log, anchor=sink.anchor)
             # Written directly, not through the fail-open emitter: a trail that
-            # cannot be written now must stop the launch.
-            for record in self.emitter.history:
-                sink.handle(record)
+            # cannot be written now must stop the launch.  One durable sync.
+            sink.handle_all(self.emitter.history)
         except Exception as exc:
             message = exc.message if isinstance(exc, LaunchError) else \
                 "audit log %s: %s" % (settings.log, exc)      # LaunchErrors name the file

@@ -20,6 +20,7 @@ CHECK_OPTIONS = ("--format", "--service")
 
 def check(args):
     from safe_launch.launcher import Launch
+    from safe_launch import validate
 
     collector = events.Collector()
     service = SERVICES[args.service]
@@ -29,6 +30,9 @@ def check(args):
               for e in collector.events if e.event == events.LAUNCH_FAILED]
     warnings = [e.data.get("warning") or e.data.get("error") for e in collector.events
                 if e.event == events.CONFIG_WARNING]
+    # Known-options data older than the installed libraries: check's finding only.
+    stale = [validate.describe(p)[0] for p in validate.stale(service)]
+    warnings += stale
     if args.format == "json":
         options.output(json.dumps({"ok": code == 0, "exit_code": code,
                                    "service": service.binary, "errors": errors,
@@ -41,6 +45,8 @@ def check(args):
     else:
         for e in collector.events:
             options.output(("ERROR " if e.event == events.LAUNCH_FAILED else "") + e.summary)
+        for warning in stale:
+            options.output("validate: warning: " + warning)
         options.output("%s: %s (exit %d)" % (service.binary, "ok" if code == 0 else "refused",
                                              code))
     return code

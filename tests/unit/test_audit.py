@@ -286,6 +286,42 @@ def test_a_crash_before_the_anchor_write_is_accepted(tmp_path):
     sink.close()
 
 
+def test_a_replayed_batch_is_one_sync_and_never_anchored_ahead_of_the_file(
+        tmp_path, monkeypatch):
+    """The records a launch made before its trail opened: one fdatasync for all,
+    the anchor written after it; a crash at any point leaves a file that
+    verifies (the anchor at most one write behind)."""
+    path = tmp_path / "a.jsonl"
+    write(path, n=2)
+    calls = []
+    real_sync, real_pwrite = os.fdatasync, os.pwrite
+    monkeypatch.setattr(audit.os, "fdatasync",
+                        lambda fd: (calls.append(("sync", fd)), real_sync(fd))[1])
+    monkeypatch.setattr(audit.os, "pwrite",
+                        lambda fd, data, off: (calls.append(("anchor", fd)),
+                                               real_pwrite(fd, data, off))[1])
+    sink = audit.AuditFile(path).open()
+    log_fd = sink._fd
+    sink.handle_all([event(seq) for seq in range(3, 3 + N)])
+    sink.close()
+    assert [c for c, _ in calls] == ["sync", "anchor"] and calls[0][1] == log_fd
+    assert audit.verify(path) == audit.VerifyResult(True, 2 + N)
+    # A crash after the sync, before the anchor write: the whole batch unanchored.
+    behind = write(tmp_path / "b.jsonl", n=2)
+    anchor = (tmp_path / "b.jsonl.anchor").read_bytes()
+    sink = audit.AuditFile(behind).open()
+    sink.handle_all([event(seq) for seq in range(3, 3 + N)])
+    sink.close()
+    (tmp_path / "b.jsonl.anchor").write_bytes(anchor)
+    assert audit.verify(behind) == audit.VerifyResult(True, 2 + N, unanchored=N)
+    # A crash before the sync may lose any tail of the batch, the anchor still behind.
+    for kept in range(N + 1):
+        torn = tmp_path / ("c%d.jsonl" % kept)
+        torn.write_bytes(b"".join(lines(path)[:2 + kept]))
+        (tmp_path / ("c%d.jsonl.anchor" % kept)).write_bytes(anchor)
+        assert audit.verify(torn) == audit.VerifyResult(True, 2 + kept, unanchored=kept)
+
+
 @pytest.mark.parametrize("tamper,problem", [
     (lambda p: p.write_bytes(b"".join(lines(p)[:-1])),
      "the file ends at seq 4 but its anchor names seq 5: records were removed"),
