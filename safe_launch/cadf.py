@@ -32,7 +32,7 @@ import threading
 import uuid
 
 from safe_launch import events
-from safe_launch import supervise
+from safe_launch import native
 
 EVENT_TYPE_PREFIX = "audit.safe_launch."
 _NS = uuid.uuid5(uuid.NAMESPACE_URL, "urn:safe-launch")
@@ -145,7 +145,7 @@ class CadfSink:
         # and in eventlet mode this sink's thread is a greenthread, which a
         # green queue would never wake from another OS thread; so there it
         # polls (_next).
-        self._queues = supervise.native("queue")
+        self._queues = native.module("queue")
         self._queue = self._queues.Queue(queue_size)
         self._green = _green_threads()
         self._thread = threading.Thread(target=self._publish, name="safe-launch-cadf",

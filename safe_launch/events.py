@@ -9,7 +9,6 @@ the launch never stops the service: the failure is counted and reported.
 import dataclasses
 import datetime
 import itertools
-import os
 import sys
 import threading
 import uuid
@@ -161,7 +160,8 @@ def _write_bounded(fd, data, timeout=None):
     the descriptor takes it (the file's flags are shared with other
     processes and are not changed); TimeoutError when it does not in time.
     """
-    import select
+    from safe_launch import native
+    select, write = native.module("select"), native.module("os").write
     timeout = CONSOLE_TIMEOUT if timeout is None else timeout
     if fd in _stalled:
         timeout = 0
@@ -176,7 +176,7 @@ def _write_bounded(fd, data, timeout=None):
         if events[0][1] & (select.POLLERR | select.POLLHUP | select.POLLNVAL) and \
                 not events[0][1] & select.POLLOUT:
             raise BrokenPipeError("console is closed")
-        view = view[os.write(fd, view[:_CHUNK]):]
+        view = view[write(fd, view[:_CHUNK]):]
     _stalled.discard(fd)
 
 

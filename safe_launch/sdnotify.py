@@ -145,7 +145,10 @@ class Notifier(object):
             self._failed("unsupported NOTIFY_SOCKET %r" % self.address)
             return False
         # Imported here, not at module level: most launches never notify.
-        import socket
+        # The original module: eventlet's green socket would wait in its hub
+        # on the very full queue MSG_DONTWAIT is there not to wait on.
+        from safe_launch import native
+        socket = native.module("socket")
         try:
             # A socket per message: fork- and thread-safe, and the cost is
             # irrelevant at a handful of messages per minute.

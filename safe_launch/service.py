@@ -12,6 +12,7 @@ from oslo_log import log as logging
 from oslo_service import service as oslo_service
 
 from safe_launch.errors import describe
+from safe_launch import native
 from safe_launch import supervise
 
 LOG = logging.getLogger(__name__)
@@ -62,8 +63,8 @@ class ReportingService(oslo_service.ServiceBase):
             self.reports.die_with_master()
             self.linked = True
         self.reports.send("starting")
-        done = supervise.native("threading").Event()
-        supervise.report_waiting(self.reports, supervise.native("threading").get_ident(), done)
+        done = native.module("threading").Event()
+        supervise.report_waiting(self.reports, native.module("threading").get_ident(), done)
         try:
             self.inner.start()
         except Exception as exc:

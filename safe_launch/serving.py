@@ -16,6 +16,7 @@ import time
 import types
 
 from safe_launch import events
+from safe_launch import native
 from safe_launch import signals
 from safe_launch.errors import ExitCode, LaunchError
 
@@ -60,7 +61,7 @@ class Serving:
         the rest of the deadline).
         """
         from safe_launch import supervise
-        threading = supervise.native("threading")
+        threading = native.module("threading")
         self.start_began = time.monotonic()
         done, lock = threading.Event(), threading.Lock()
 

@@ -8,7 +8,6 @@ seen whatever killed it, without reaping it behind the backend's back.
 
 import dataclasses
 import glob
-import importlib
 import os
 import signal
 import sys
@@ -16,6 +15,7 @@ import time
 
 from safe_launch import crashloop
 from safe_launch import events
+from safe_launch import native
 
 PIPE_BUF = 4096
 
@@ -34,13 +34,6 @@ def children(pid=None):
         except OSError:
             continue
     return sorted(pids)
-
-
-def native(name):
-    """The unpatched stdlib module: the monitor must be a real OS thread
-    blocking in a real poll(), also in eventlet mode."""
-    patcher = sys.modules.get("eventlet.patcher")
-    return patcher.original(name) if patcher else importlib.import_module(name)
 
 
 class WorkerReports:
@@ -76,8 +69,8 @@ class WorkerReports:
                 except InterruptedError:
                     continue
             os.kill(os.getpid(), signal.SIGKILL)
-        native("threading").Thread(target=watch, name="safe_launch-master-link",
-                                   daemon=True).start()
+        native.module("threading").Thread(target=watch, name="safe_launch-master-link",
+                                          daemon=True).start()
 
     def send(self, kind, detail=""):
         """Worker side: one atomic line (shorter than PIPE_BUF)."""
@@ -128,8 +121,8 @@ def report_waiting(reports, thread_id, done, interval=1.0):
             if what != last and what is not None:
                 reports.send("waiting", what)
                 last = what
-    native("threading").Thread(target=sample, name="safe_launch-start-sampler",
-                               daemon=True).start()
+    native.module("threading").Thread(target=sample, name="safe_launch-start-sampler",
+                                      daemon=True).start()
 
 
 @dataclasses.dataclass
@@ -173,8 +166,8 @@ class Monitor:
         self._waiting = {}         # pid -> what a starting worker waits on
         self.clock = clock
         self.outcome = ServeOutcome()
-        self._select = native("select")
-        self._lock = native("threading").Lock()
+        self._select = native.module("select")
+        self._lock = native.module("threading").Lock()
         self._poll = self._select.poll()
         self._pidfds = {}          # pidfd -> pid
         self._ready = {}           # pid -> when it became ready
@@ -185,14 +178,14 @@ class Monitor:
         self._poll.register(reports.read_fd, self._select.POLLIN)
 
     def start(self):
-        native("threading").Thread(target=self.run, name="safe_launch-monitor",
-                                   daemon=True).start()
+        native.module("threading").Thread(target=self.run, name="safe_launch-monitor",
+                                          daemon=True).start()
         if self.start_timeout:
-            native("threading").Thread(target=self._start_deadline, daemon=True,
-                                       name="safe_launch-start-deadline").start()
+            native.module("threading").Thread(target=self._start_deadline, daemon=True,
+                                              name="safe_launch-start-deadline").start()
 
     def _start_deadline(self):
-        native("time").sleep(self.start_timeout)
+        native.module("time").sleep(self.start_timeout)
         if self.outcome.ready_at is None and not self.outcome.stopping:
             self.outcome.start_timed_out = True
             self.on_start_timeout(self.waiting_for())
@@ -217,7 +210,7 @@ class Monitor:
         (a paused broker, a hung database).
         """
         def expire():
-            native("time").sleep(seconds)
+            native.module("time").sleep(seconds)
             with self._lock:
                 pids = set(self._pidfds.values())
             for pid in pids | set(children()):
@@ -226,8 +219,8 @@ class Monitor:
                 except ProcessLookupError:
                     pass
             on_expired()
-        native("threading").Thread(target=expire, name="safe_launch-stop-bound",
-                                   daemon=True).start()
+        native.module("threading").Thread(target=expire, name="safe_launch-stop-bound",
+                                          daemon=True).start()
 
     def restarting(self):
         """A reload was accepted: every worker alive now is restarted by the backend.
@@ -244,8 +237,9 @@ class Monitor:
             self._reloads += 1
             reload = self._reloads
         if self.reload_timeout:
-            native("threading").Thread(target=self._reload_deadline, args=(reload,),
-                                       daemon=True, name="safe_launch-reload-deadline").start()
+            native.module("threading").Thread(target=self._reload_deadline, args=(reload,),
+                                              daemon=True,
+                                              name="safe_launch-reload-deadline").start()
         return True
 
     def _reload_deadline(self, reload):
@@ -253,7 +247,7 @@ class Monitor:
         serve yet: it ends, ``on_reload_timeout(serving, expected, waiting_for)``.
         A native thread, like the start deadline: it fires whatever the
         backend's loop is blocked on."""
-        native("time").sleep(self.reload_timeout)
+        native.module("time").sleep(self.reload_timeout)
         with self._lock:
             if reload != self._reloads or not self.outcome.reloading or self.outcome.stopping:
                 return

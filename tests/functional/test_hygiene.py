@@ -186,13 +186,27 @@ def test_root_may_still_ask_for_help_and_version(flag):
     assert ("safe_launch" if flag == "--version" else "usage:") in result.stdout, result.stdout
 
 
-def test_a_file_the_service_user_cannot_read_is_refused_naming_it(make_env, tmp_path):
-    account()
-    env = make_env(extra="\n[safe_launch]\nservice_user = %s\n" % ACCOUNT)
-    os.chmod(env.conf, 0o600)
-    result = run_check(["--config-file", env.conf], environ())
-    assert result.returncode == 78, result.stdout + result.stderr
-    assert "service_user = %s cannot read %s" % (ACCOUNT, env.conf) in result.stdout
+def test_a_file_the_service_user_cannot_read_is_refused_naming_it(make_env, launch, tmp_path):
+    """check and the launch alike; the account can write its audit trail (one
+    it could not write is refused first, 73, by both)."""
+    user = account()
+    trail = tempfile.mkdtemp(prefix="safe-launch-user-audit-")
+    try:
+        os.chown(trail, user.pw_uid, user.pw_gid)
+        env = make_env(extra="\n[safe_launch]\nservice_user = %s\naudit_log = %s\n"
+                       % (ACCOUNT, os.path.join(trail, "audit.jsonl")))
+        os.chmod(env.conf, 0o600)
+        with traversable([trail]):
+            result = run_check(["--config-file", env.conf], environ())
+            assert result.returncode == 78, result.stdout + result.stderr
+            assert "service_user = %s cannot read %s" % (ACCOUNT, env.conf) in result.stdout
+            proc = launch([bin_path("nova-scheduler-safe"), "--config-file", env.conf],
+                          env=environ())
+            assert proc.wait(60) == 78, proc.output()
+            assert any("service_user = %s cannot read %s" % (ACCOUNT, env.conf) in line
+                       for line in proc.lines(PREFIX)), proc.output()
+    finally:
+        shutil.rmtree(trail, ignore_errors=True)
 
 
 def run_check(args, env, python=None):

@@ -1,0 +1,18 @@
+"""The unpatched standard library, for what must really block, or really not.
+
+In eventlet mode the backend monkey-patches ``select``, ``socket``,
+``threading``, ``time`` and ``os``: a "blocking" call then yields to the hub
+and a "non-blocking" one waits in it.  The launcher's own threads (the
+monitor, the deadlines) and its outputs (the console's bounded write, the
+sd_notify datagram) use the original modules, whatever was patched.
+"""
+
+import importlib
+import sys
+
+
+def module(name):
+    """The unpatched stdlib module ``name`` (eventlet's original once eventlet
+    is loaded; the module itself before that)."""
+    patcher = sys.modules.get("eventlet.patcher")
+    return patcher.original(name) if patcher else importlib.import_module(name)
