@@ -107,6 +107,7 @@ class FileRecord:
     def __post_init__(self, content):
         object.__setattr__(self, "_content", content)
         object.__setattr__(self, "_parsed", None)
+        object.__setattr__(self, "_calls", None)
 
     @property
     def ok(self):
@@ -275,6 +276,24 @@ def _parse_into(parser, record):
         raise FileRefused(record.path, "not UTF-8 text (byte %d)" % exc.start) from None
 
 
+class _Recording(cfg.ConfigParser):
+    """oslo.config's own parser, keeping the calls its parse makes (a section
+    begins, a key is assigned), in file order, to replay them into the
+    parser of the ``CONF(...)`` call: each file is parsed once per launch."""
+
+    def __init__(self, filename, sections):
+        super().__init__(filename, sections)
+        self.calls = []
+
+    def new_section(self, section):
+        super().new_section(section)
+        self.calls.append((section, None))
+
+    def assignment(self, key, value):
+        super().assignment(key, value)
+        self.calls.append((key, list(value)))
+
+
 def read_sections(source):
     """``{section: {key: [values]}}`` of one checked file, as oslo.config parses it.
 
@@ -289,10 +308,12 @@ def read_sections(source):
         record = check_file(source, "config-file", "off")
     if record._parsed is None:
         sections = {}
+        recording = _Recording(record.path, sections)
         try:
-            _parse_into(cfg.ConfigParser(record.path, sections), record)
+            _parse_into(recording, record)
         except FileRefused as exc:
             sections = exc
+        object.__setattr__(record, "_calls", recording.calls)
         object.__setattr__(record, "_parsed", sections)     # parsed once per record
     if isinstance(record._parsed, FileRefused):
         raise record._parsed
@@ -315,7 +336,15 @@ def serving(records):
     by_path = {r.path: r for r in records if r.kind not in DIR_KINDS}
 
     def parse(parser):
-        _parse_into(parser, by_path.get(os.path.abspath(parser.filename)))
+        record = by_path.get(os.path.abspath(parser.filename))
+        if not isinstance(record, FileRecord):
+            _parse_into(parser, record)         # refuses it
+        read_sections(record)       # parsed once: raises its refusal or parse error
+        for name, value in record._calls:
+            if value is None:
+                parser.new_section(name)
+            else:
+                parser.assignment(name, value)
 
     original = cfg.ConfigParser.parse
     cfg.ConfigParser.parse = parse

@@ -91,13 +91,15 @@ def check_loaded(modules, stat, service_uid, packages=None, clock=time.perf_coun
     started = clock()
     paths = {}
     count = 0
+    judged = set()      # directories whose module and bytecode directories are in paths
+    module_type = types.ModuleType
     for name, module in list(modules.items()):
         # A module's namespace holds what the import system set: getattr()
         # would run a module's __getattr__ (PEP 562: several libraries'
         # deprecation shims, 10-20 us each) and raise and catch
         # AttributeError for each module without a file.  Other objects in
         # sys.modules (cffi's Lib builds a 200 us __dict__) get getattr().
-        if isinstance(module, types.ModuleType):
+        if isinstance(module, module_type):
             namespace = module.__dict__
         else:
             namespace = {k: getattr(module, k, None) for k in ("__file__", "__cached__")}
@@ -107,9 +109,15 @@ def check_loaded(modules, stat, service_uid, packages=None, clock=time.perf_coun
         count += 1
         if packages is None or name.startswith(packages):
             paths[path] = "module file"
-        paths.setdefault(path.rpartition("/")[0], "module directory")
+        # Most of the graph's ~2,100 modules share a few hundred directories:
+        # each directory's paths are gathered once (this loop was half the cost).
+        directory = path.rpartition("/")[0]
+        if directory in judged:
+            continue
+        paths.setdefault(directory, "module directory")
         cached = namespace.get("__cached__")
-        if isinstance(cached, str):
+        if isinstance(cached, str):     # an extension module has none: look again
             paths.setdefault(cached.rpartition("/")[0], "bytecode directory")
+            judged.add(directory)
     problems = _judge(paths, stat, service_uid)
     return ImportsChecked(count, len(paths), int((clock() - started) * 1e6), tuple(problems))
