@@ -122,7 +122,7 @@ PRIVATE = re.compile(r"(?<![\w.])(?!self\b|cls\b|os\b|sys\b)(\w+)\._(?!_)(\w+)")
 KNOWN = {name for _, _, name, _ in PINNED} | {
     "_groups", "_opts", "_manager", "_exit", "_current_frames",
     # safe_launch's own objects, used inside their own module
-    "_content", "_parsed", "_closed", "_lock", "_close_fds", "_open_fds",
+    "_content", "_parsed", "_calls", "_closed", "_lock", "_close_fds", "_open_fds",
 }
 
 
