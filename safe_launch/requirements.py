@@ -144,6 +144,57 @@ def database_problem(url):
     if not _installed(module):
         return "%s: the %s+%s driver needs the Python module %s, which is not installed" % (
             shown, dialect, driver or default, module)
+    if parts["query"]:
+        return query_problem(url, parts, shown)
+    return None
+
+
+# DBAPI modules whose connection object can be built without connecting, so each
+# argument the URL's query gives is judged by the driver's own constructor.
+def _pymysql(module, args, kwargs):
+    charset = kwargs.get("charset")
+    if charset is not None:     # pymysql would fail on None.encoding
+        from pymysql import charset as charsets
+        if charsets.charset_by_name(charset) is None:
+            raise ValueError("unknown charset %r" % (charset,))
+    return module.connect(*args, **dict(kwargs, defer_connect=True))
+
+
+_DEFERRED_CONNECT = {"pymysql": _pymysql}
+
+
+def query_problem(url, parts, shown):
+    """What the URL's query arguments (``?port=abc``, ``?charset=bogus``,
+    ``?connect_timeout=x``) make the dialect or its driver refuse.
+
+    Otherwise the launch was accepted (``check`` said 0) and every worker
+    failed at its first connection, a crash loop ending in 75.  The rule is
+    the code's that reads them: sqlalchemy's ``make_url``, the dialect's own
+    ``create_connect_args`` (as ``create_engine`` calls it, its ``plugin``
+    arguments aside), then, for a driver that can build a connection without
+    connecting (pymysql's ``defer_connect``), the driver's constructor.  Only
+    a URL with a query pays for importing sqlalchemy here (about 0.5 s, which
+    the create step pays anyway when it imports the project's database API).
+    The password is never shown, even where an error would quote it.
+    """
+    try:
+        from sqlalchemy.engine import url as sa_url
+        parsed = sa_url.make_url(url).difference_update_query(["plugin"])
+        dialect = parsed.get_dialect()()
+        args, kwargs = dialect.create_connect_args(parsed)
+        module = DIALECTS.get(parts["name"].partition("+")[0], (None, {}))[1].get(
+            parts["name"].partition("+")[2])
+        if module in _DEFERRED_CONNECT:
+            connection = _DEFERRED_CONNECT[module](importlib.import_module(module), args,
+                                                   kwargs)
+            connection.close() if getattr(connection, "open", False) else None
+    except Exception as exc:
+        text = "%s: %s" % (type(exc).__name__, exc)
+        if parts["password"]:
+            text = text.replace(parts["password"], "***")
+            text = text.replace(urlparse.unquote(parts["password"]), "***")
+        return "%s: a query argument is refused by the %s driver: %s" % (
+            shown, parts["name"], text[:200])
     return None
 
 
