@@ -56,7 +56,8 @@ def check(values, requirements):
                 found.append(validate.Problem(req.group, req.option, "required: the service "
                                               "cannot start without it", "not set"))
             continue
-        problem = CHECKS[req.kind](value)
+        problem = CHECKS[req.kind](value) or (
+            transport_query_problem(value, values) if req.kind == "transport" else None)
         if problem:
             found.append(validate.Problem(req.group, req.option, problem,
                                           values.source(req.group, req.option)))
@@ -285,6 +286,40 @@ def transport_problem(url):
         return None
     return "%s: oslo.messaging has no driver %r (installed: %s)" % (
         render_transport_url(scheme, hosts), driver, ", ".join(sorted(messaging_drivers())))
+
+
+# The drivers that read the transport URL's query as options of their group
+# (oslo_messaging._drivers.common.ConfigOptsProxy).
+TRANSPORT_QUERY_GROUPS = {"rabbit": "oslo_messaging_rabbit", "kafka": "oslo_messaging_kafka"}
+
+
+def transport_query_problem(url, values):
+    """What the driver refuses in the transport URL's query (``?heartbeat=x``, ``?ssl=maybe``).
+
+    rabbit and kafka read each query argument as the option of that name in
+    their group, converted by the option's type, when the transport is
+    created: an unknown name was NoSuchOptError (78) and a bad value a
+    ValueError (70) in the create step while ``check`` said 0.  Same rule
+    here, from the known options (``values``: a :class:`validate.LazyValues`).
+    """
+    try:
+        parsed = urlparse.urlparse(url)
+        scheme, hosts = parse_transport_url(url)
+    except ValueError:
+        return None             # transport_problem says why
+    group = TRANSPORT_QUERY_GROUPS.get(scheme.split("+")[0])
+    if not parsed.query or group is None:
+        return None
+    shown = render_transport_url(scheme, hosts)
+    for key, given in urlparse.parse_qs(parsed.query).items():
+        if values.entry(group, key) is None:
+            return "%s: query argument %r is not an option of [%s], as the %s driver reads " \
+                "it" % (shown, key, group, scheme)
+        try:
+            values.type_of(group, key)(",".join(given))
+        except ValueError as exc:
+            return "%s: query argument %r: %s (an option of [%s])" % (shown, key, exc, group)
+    return None
 
 
 CHECKS = {"database": database_problem, "transport": transport_problem}

@@ -153,3 +153,26 @@ def test_a_database_url_query_the_driver_refuses_is_78(name, check, make_env, tm
         found.append("took %.1fs: refused before the service was created?" % result.elapsed)
     assert not found, "%s\nstderr: %s" % ("\n  ".join(found),
                                           hostile.redact(result.stderr[-1500:], ctx.nonce))
+
+
+# -- transport URL query arguments: rabbit reads each as an [oslo_messaging_rabbit] option --
+
+TRANSPORT_QUERIES = {"heartbeat-x": ("heartbeat=x", r"'heartbeat' is not an option"),
+                     "ssl-maybe": ("ssl=maybe", r"'ssl': Unexpected boolean value")}
+
+
+@pytest.mark.parametrize("check", [True, False], ids=["check", "launch"])
+@pytest.mark.parametrize("name", list(TRANSPORT_QUERIES))
+def test_a_transport_url_query_the_driver_refuses_is_78(name, check, make_env, tmp_path):
+    query, rule = TRANSPORT_QUERIES[name]
+    ctx = Ctx(make_env(), tmp_path)
+    args = ctx.with_file("[DEFAULT]\ntransport_url = rabbit://nova:%s@127.0.0.1:1/?%s\n"
+                         % (ctx.nonce, query))
+    argv = [bin_path("safe-launch"), "check", "--format", "json"] + args if check else \
+        [bin_path("nova-scheduler-safe")] + args
+    result = hostile.run(argv, launch_env(ctx, {}), ctx.run_dir, timeout=60)
+    expect = hostile.Expect(78, (r"transport_url.*nova:\*\*\*@.*" + rule,), check=check)
+    found = hostile.problems(expect, result, ctx.nonce, ctx.audit_log,
+                             ctx.audit_log + ".anchor")
+    assert not found, "%s\nstderr: %s" % ("\n  ".join(found),
+                                          hostile.redact(result.stderr[-1500:], ctx.nonce))

@@ -85,3 +85,37 @@ def test_a_refused_key_file_opens_the_trail_unkeyed(tmp_path):
         sink.close()
     with pytest.raises(audit.KeyRefused):
         trail.preflight(settings)       # check: the same refusal, 78
+
+
+# -- transport URL query arguments ---------------------------------------------------
+
+class _Known:
+    """The two LazyValues methods the rule uses, over a tiny table."""
+    TYPES = {"ssl": lambda v: {"true": True, "false": False}[v] if v in ("true", "false")
+             else (_ for _ in ()).throw(ValueError("Unexpected boolean value %r" % v)),
+             "heartbeat_timeout_threshold": int}
+
+    def entry(self, group, name):
+        return ["x", ""] if group == "oslo_messaging_rabbit" and name in self.TYPES else None
+
+    def type_of(self, group, name):
+        return self.TYPES[name]
+
+
+@pytest.mark.parametrize("query, rule", [
+    ("heartbeat=x", r"'heartbeat' is not an option of \[oslo_messaging_rabbit\]"),
+    ("ssl=maybe", r"'ssl': Unexpected boolean value 'maybe'"),
+    ("heartbeat_timeout_threshold=abc", r"invalid literal"),
+])
+def test_a_transport_url_query_the_driver_refuses(query, rule):
+    password = secrets.token_hex(12)
+    problem = requirements.transport_query_problem(
+        "rabbit://nova:%s@mq:5672/?%s" % (password, query), _Known())
+    assert problem and re.search(rule, problem), problem
+    assert password not in problem and "nova:***@mq:5672" in problem
+
+
+@pytest.mark.parametrize("url", ["rabbit://nova:pw@mq/?ssl=true&heartbeat_timeout_threshold=30",
+                                 "rabbit://nova:pw@mq/", "fake:/?anything=1"])
+def test_transport_url_queries_the_driver_accepts(url):
+    assert requirements.transport_query_problem(url, _Known()) is None
