@@ -176,3 +176,21 @@ def test_a_transport_url_query_the_driver_refuses_is_78(name, check, make_env, t
                              ctx.audit_log + ".anchor")
     assert not found, "%s\nstderr: %s" % ("\n  ".join(found),
                                           hostile.redact(result.stderr[-1500:], ctx.nonce))
+
+
+# -- an auth_type naming no keystoneauth plugin: 78 in validate, check agreeing ------------
+
+@pytest.mark.parametrize("check", [True, False], ids=["check", "launch"])
+def test_an_unknown_auth_plugin_is_78_in_check_and_launch(check, make_env, tmp_path):
+    ctx = Ctx(make_env(), tmp_path)
+    args = ctx.with_file("[placement]\nauth_type = nosuch\npassword = %s\n" % ctx.nonce)
+    argv = [bin_path("safe-launch"), "check", "--format", "json"] + args if check else \
+        [bin_path("nova-scheduler-safe")] + args
+    result = hostile.run(argv, launch_env(ctx, {}), ctx.run_dir, timeout=60)
+    expect = hostile.Expect(78, (r"\[placement\] auth_type.*no plugin 'nosuch'",), check=check)
+    found = hostile.problems(expect, result, ctx.nonce, ctx.audit_log,
+                             ctx.audit_log + ".anchor")
+    if not check and "validate: [placement] auth_type" not in result.stderr:
+        found.append("not refused in validate")
+    assert not found, "%s\nstderr: %s" % ("\n  ".join(found),
+                                          hostile.redact(result.stderr[-1500:], ctx.nonce))
