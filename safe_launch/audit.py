@@ -519,10 +519,15 @@ def _check(record, line, expected, prev, gap, gap_offset, key):
     return None
 
 
+class KeyRefused(LaunchError):
+    """The audit key file is refused (78): the message names the file and why, never
+    a byte of it."""
+
+
 def load_key(path):
-    """The HMAC key in ``path``; LaunchError(CONFIG) unless only its owner can access it."""
+    """The HMAC key in ``path``; KeyRefused (78) unless only its owner can access it."""
     def refuse(why):
-        raise LaunchError(ExitCode.CONFIG, "audit key file %s %s" % (path, why))
+        raise KeyRefused(ExitCode.CONFIG, "audit key file %s %s" % (path, why))
     try:
         # O_NONBLOCK: a FIFO put in its place must be refused, not waited on.
         fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW | os.O_NONBLOCK)

@@ -56,11 +56,42 @@ def check(values, requirements):
                 found.append(validate.Problem(req.group, req.option, "required: the service "
                                               "cannot start without it", "not set"))
             continue
-        problem = CHECKS[req.kind](value)
+        problem = CHECKS[req.kind](value) or (
+            transport_query_problem(value, values) if req.kind == "transport" else None)
         if problem:
             found.append(validate.Problem(req.group, req.option, problem,
                                           values.source(req.group, req.option)))
     return found
+
+
+# keystonemiddleware's: loaded by API services only, so a shared nova.conf may name a
+# plugin installed on the API hosts alone.
+NOT_LOADED_AUTH_GROUPS = frozenset({"keystone_authtoken"})
+
+
+def auth_plugin_problems(values):
+    """An ``auth_type`` naming no installed keystoneauth plugin (``[placement]
+    auth_type = nosuch``): keystoneauth's loader finds plugins by the entry
+    points of ``keystoneauth1.plugin``; unjudged, ``check`` said 0 and the
+    create step failed with NoMatchingPlugin."""
+    from safe_launch import validate
+    found = []
+    for group in sorted(values.auth_groups - NOT_LOADED_AUTH_GROUPS):
+        try:
+            name = values.value(group, "auth_type")
+        except Exception:       # unknown or unresolvable: reported elsewhere
+            continue
+        name = name.strip() if isinstance(name, str) else name
+        if name and not _entry_point("keystoneauth1.plugin", name):
+            found.append(validate.Problem(
+                group, "auth_type", "keystoneauth has no plugin %r (installed: %s)" % (
+                    name, ", ".join(sorted(_auth_plugins()))),
+                values.source(group, "auth_type")))
+    return found
+
+
+def _auth_plugins():
+    return {ep.name for ep in importlib.metadata.entry_points(group="keystoneauth1.plugin")}
 
 
 # -- database URLs: sqlalchemy.engine.url._parse_url's pattern -----------------------
@@ -144,6 +175,57 @@ def database_problem(url):
     if not _installed(module):
         return "%s: the %s+%s driver needs the Python module %s, which is not installed" % (
             shown, dialect, driver or default, module)
+    if parts["query"]:
+        return query_problem(url, parts, shown)
+    return None
+
+
+# DBAPI modules whose connection object can be built without connecting, so each
+# argument the URL's query gives is judged by the driver's own constructor.
+def _pymysql(module, args, kwargs):
+    charset = kwargs.get("charset")
+    if charset is not None:     # pymysql would fail on None.encoding
+        from pymysql import charset as charsets
+        if charsets.charset_by_name(charset) is None:
+            raise ValueError("unknown charset %r" % (charset,))
+    return module.connect(*args, **dict(kwargs, defer_connect=True))
+
+
+_DEFERRED_CONNECT = {"pymysql": _pymysql}
+
+
+def query_problem(url, parts, shown):
+    """What the URL's query arguments (``?port=abc``, ``?charset=bogus``,
+    ``?connect_timeout=x``) make the dialect or its driver refuse.
+
+    Otherwise the launch was accepted (``check`` said 0) and every worker
+    failed at its first connection, a crash loop ending in 75.  The rule is
+    the code's that reads them: sqlalchemy's ``make_url``, the dialect's own
+    ``create_connect_args`` (as ``create_engine`` calls it, its ``plugin``
+    arguments aside), then, for a driver that can build a connection without
+    connecting (pymysql's ``defer_connect``), the driver's constructor.  Only
+    a URL with a query pays for importing sqlalchemy here (about 0.5 s, which
+    the create step pays anyway when it imports the project's database API).
+    The password is never shown, even where an error would quote it.
+    """
+    try:
+        from sqlalchemy.engine import url as sa_url
+        parsed = sa_url.make_url(url).difference_update_query(["plugin"])
+        dialect = parsed.get_dialect()()
+        args, kwargs = dialect.create_connect_args(parsed)
+        module = DIALECTS.get(parts["name"].partition("+")[0], (None, {}))[1].get(
+            parts["name"].partition("+")[2])
+        if module in _DEFERRED_CONNECT:
+            connection = _DEFERRED_CONNECT[module](importlib.import_module(module), args,
+                                                   kwargs)
+            connection.close() if getattr(connection, "open", False) else None
+    except Exception as exc:
+        text = "%s: %s" % (type(exc).__name__, exc)
+        if parts["password"]:
+            text = text.replace(parts["password"], "***")
+            text = text.replace(urlparse.unquote(parts["password"]), "***")
+        return "%s: a query argument is refused by the %s driver: %s" % (
+            shown, parts["name"], text[:200])
     return None
 
 
@@ -234,6 +316,40 @@ def transport_problem(url):
         return None
     return "%s: oslo.messaging has no driver %r (installed: %s)" % (
         render_transport_url(scheme, hosts), driver, ", ".join(sorted(messaging_drivers())))
+
+
+# The drivers that read the transport URL's query as options of their group
+# (oslo_messaging._drivers.common.ConfigOptsProxy).
+TRANSPORT_QUERY_GROUPS = {"rabbit": "oslo_messaging_rabbit", "kafka": "oslo_messaging_kafka"}
+
+
+def transport_query_problem(url, values):
+    """What the driver refuses in the transport URL's query (``?heartbeat=x``, ``?ssl=maybe``).
+
+    rabbit and kafka read each query argument as the option of that name in
+    their group, converted by the option's type, when the transport is
+    created: an unknown name was NoSuchOptError (78) and a bad value a
+    ValueError (70) in the create step while ``check`` said 0.  Same rule
+    here, from the known options (``values``: a :class:`validate.LazyValues`).
+    """
+    try:
+        parsed = urlparse.urlparse(url)
+        scheme, hosts = parse_transport_url(url)
+    except ValueError:
+        return None             # transport_problem says why
+    group = TRANSPORT_QUERY_GROUPS.get(scheme.split("+")[0])
+    if not parsed.query or group is None:
+        return None
+    shown = render_transport_url(scheme, hosts)
+    for key, given in urlparse.parse_qs(parsed.query).items():
+        if values.entry(group, key) is None:
+            return "%s: query argument %r is not an option of [%s], as the %s driver reads " \
+                "it" % (shown, key, group, scheme)
+        try:
+            values.type_of(group, key)(",".join(given))
+        except ValueError as exc:
+            return "%s: query argument %r: %s (an option of [%s])" % (shown, key, exc, group)
+    return None
 
 
 CHECKS = {"database": database_problem, "transport": transport_problem}

@@ -33,7 +33,23 @@ class CreateDecision:
 def create(spec, conf):
     """The spec's create step (its adapter's): the server and what was created."""
     from safe_launch import adapters
+    name_binary(spec)
     return adapters.of(spec).create(spec, conf)
+
+
+def name_binary(spec):
+    """oslo.log's name for the program is ``spec.binary``, as the stock script's gives it.
+
+    oslo.log names the program after the file of the outermost frame
+    (``oslo_log.handlers._get_binary_name``): ``<log_dir>/<name>.log`` when
+    only ``log_dir`` is set, the syslog ident and journald's
+    SYSLOG_IDENTIFIER.  Stock nova's outermost frame is its console script
+    (``/usr/bin/nova-scheduler``); the safe trampoline's is ``python -I -c``'s
+    ``<string>``, which wrote ``<log_dir>/<string>.log``.  Called before the
+    adapter's ``logging.setup`` on every path that creates the service.
+    """
+    from oslo_log import handlers
+    handlers._get_binary_name = lambda: spec.binary
 
 
 class ReportingService(oslo_service.ServiceBase):

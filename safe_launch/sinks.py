@@ -41,6 +41,7 @@ class Sinks:
         from safe_launch import journal
         from safe_launch import trail
         settings = settings or trail.settings(files, os.environ, self.spec)
+        key_refusal = None
         if settings.deferred and required:
             return
         if settings.deferred:
@@ -49,7 +50,7 @@ class Sinks:
         try:
             if self.checking:
                 return trail.preflight(settings)
-            sink = trail.open_file(settings)
+            sink, key_refusal = trail.open_file(settings)
             if sink.anchor_problem:     # records removed since the last launch: say so
                 self.emitter.emit(audit.ANCHOR_MISMATCH, outcome="failure",
                                   summary="audit: %s: %s" % (settings.log, sink.anchor_problem),
@@ -57,6 +58,12 @@ class Sinks:
             # Written directly, not through the fail-open emitter: a trail that
             # cannot be written now must stop the launch.  One durable sync.
             sink.handle_all(self.emitter.history)
+            if key_refusal is not None:
+                record = self.emitter.emit(
+                    "audit.key_refused", outcome="failure",
+                    summary="audit: %s: these records are not keyed" % key_refusal.message,
+                    log=settings.log, key_file=settings.key_file, error=key_refusal.message)
+                sink.handle(record)
         except Exception as exc:
             message = exc.message if isinstance(exc, LaunchError) else \
                 "audit log %s: %s" % (settings.log, exc)      # LaunchErrors name the file
@@ -74,6 +81,9 @@ class Sinks:
         if not self.journal_open and settings.journal and journal.JournalSink.available():
             self.emitter.replay(journal.JournalSink())
             self.journal_open = True
+        if self.trail is not None and key_refusal is not None and required \
+                and settings.required:
+            raise key_refusal       # on the record: the launch stops (78)
 
     def ensure_trail(self, files, conf=None):
         """A failing or stopping launch: its trail, if it has none yet.

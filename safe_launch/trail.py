@@ -79,10 +79,22 @@ def _service_uid(trail):
 
 
 def open_file(trail):
-    """The audit file sink of ``trail``; LaunchError (73, 78) or OSError if it cannot be."""
+    """``(sink, key_refusal)``: the audit file sink of ``trail``; LaunchError (73) or
+    OSError if it cannot be opened.
+
+    A refused key file (``key_refusal``, an :class:`audit.KeyRefused`) does not
+    leave the launch off the record: the trail opens where it is configured,
+    unkeyed, so the refusal is in the file the operator reads and verifies.  A
+    keyed ``audit verify`` then names those records (no MAC): they are what
+    they are, unauthenticated, and the chain still shows any removal.
+    """
     from safe_launch import audit
-    key = audit.load_key(trail.key_file) if trail.key_file else None
-    return audit.AuditFile(trail.log, key=key, service_uid=_service_uid(trail)).open()
+    refusal = None
+    try:
+        key = audit.load_key(trail.key_file) if trail.key_file else None
+    except audit.KeyRefused as exc:
+        key, refusal = None, exc
+    return audit.AuditFile(trail.log, key=key, service_uid=_service_uid(trail)).open(), refusal
 
 
 def preflight(trail):

@@ -736,5 +736,6 @@ def lazy_check(conf, files, environ, service):
     type; then what ``service`` (a ServiceSpec) cannot start without."""
     from safe_launch import requirements
     values = LazyValues(conf, files, environ, service)
-    errors = values.problems() + requirements.check(values, service.requirements)
+    errors = values.problems() + requirements.check(values, service.requirements) + \
+        requirements.auth_plugin_problems(values)
     return ValidationReport(tuple(errors))

@@ -67,6 +67,8 @@ PINNED = [
     ("signals._serve_in_process (eventlet)", _service_launcher, "_on_timeout_exit", "callable"),
     ("adapters.cinder.mark_patched (cinder's own patch() does it)", _threading_module,
      "_active", "attr"),
+    ("service.name_binary (oslo.log's program name: log_dir file, syslog, journal)",
+     lambda: __import__("oslo_log.handlers", fromlist=["_"]), "_get_binary_name", "callable"),
 ]
 
 
