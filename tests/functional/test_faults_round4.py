@@ -1,0 +1,152 @@
+"""Infrastructure faults, round 4: a message bus that lies, a full or
+read-only audit directory, signals at awkward moments, scarce resources.
+
+The real nova 34 scheduler.  Every bound is generous and documented next to
+the assertion; none is "forever".
+"""
+
+import os
+import secrets
+import signal
+import socket
+import threading
+import time
+
+import pytest
+
+from tests.functional.conftest import bin_path, raw_tracebacks, read_records, until
+
+PREFIX = "nova-scheduler-safe:"
+
+
+def trail_events(env):
+    path = os.path.join(env.dir, "audit.jsonl")
+    if not os.path.exists(path):
+        return []
+    return [r.get("event") for r in read_records(path)]
+
+
+@pytest.fixture
+def mute_listener():
+    """A TCP port that accepts connections and never says a byte (no AMQP)."""
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(64)
+    held = []
+    stop = threading.Event()
+
+    def accept():
+        sock.settimeout(0.5)
+        while not stop.is_set():
+            try:
+                held.append(sock.accept()[0])
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    yield sock.getsockname()[1]
+    stop.set()
+    thread.join(2)
+    for conn in held:
+        conn.close()
+    sock.close()
+
+
+def assert_masked(proc, env, password):
+    out = proc.output()
+    assert password not in out, [x for x in out.splitlines() if password in x][:3]
+    path = os.path.join(env.dir, "audit.jsonl")
+    if os.path.exists(path):
+        with open(path) as f:
+            assert password not in f.read()
+
+
+def test_a_port_that_never_speaks_amqp_ends_in_75_at_the_start_deadline(
+        make_env, launch, mute_listener):
+    password = "pw" + secrets.token_hex(8)
+    url = "rabbit://guest:%s@127.0.0.1:%d/" % (password, mute_listener)
+    env = make_env(workers=1, transport_url=url,
+                   extra="\n[safe_launch]\nstart_timeout = 10\nstop_timeout = 5\n")
+    start = time.monotonic()
+    proc = launch([bin_path("nova-scheduler-safe"), "--config-file", env.conf])
+    # 10 s deadline + the launch before create + stop_timeout, on a loaded box.
+    assert proc.wait(10 + 20 + 5) == 75, proc.output()[-3000:]
+    assert time.monotonic() - start >= 10
+    lines = proc.lines(PREFIX)
+    assert any("no worker became ready within 10s" in x for x in lines), lines
+    assert not proc.lines(PREFIX + " ready:")
+    assert not raw_tracebacks(proc.output())
+    assert_masked(proc, env, password)
+    assert "launch.failed" in trail_events(env)
+    assert until(lambda: not proc.children(), 5)
+
+
+def test_an_unresolvable_broker_host_is_bounded_and_masked(make_env, launch):
+    password = "pw" + secrets.token_hex(8)
+    url = "rabbit://guest:%s@no-such-host.invalid:5672/" % password
+    env = make_env(workers=1, transport_url=url,
+                   extra="\n[safe_launch]\nstart_timeout = 10\nstop_timeout = 5\n")
+    proc = launch([bin_path("nova-scheduler-safe"), "--config-file", env.conf])
+    assert proc.wait(10 + 20 + 5) == 75, proc.output()[-3000:]
+    assert not raw_tracebacks(proc.output())
+    assert_masked(proc, env, password)
+    assert "launch.failed" in trail_events(env)
+
+
+@pytest.fixture
+def own_rabbit(tmp_path):
+    """A private RabbitMQ of this test's own, to pause, kill and restart."""
+    from tests.functional import rabbit as rabbitmq
+    if not rabbitmq.available():
+        pytest.skip("rabbitmq-server not installed")
+    (tmp_path / "rabbit").mkdir()
+    server = rabbitmq.Rabbit(str(tmp_path / "rabbit"), name="safelaunch-r4").start()
+    yield server
+    try:
+        os.killpg(server.proc.pid, signal.SIGCONT)
+    except ProcessLookupError:
+        pass
+    server.stop()
+
+
+def test_a_broker_paused_at_start_ends_in_75_at_the_start_deadline(make_env, launch,
+                                                                   own_rabbit):
+    env = make_env(workers=1, transport_url=own_rabbit.url,
+                   extra="\n[safe_launch]\nstart_timeout = 10\nstop_timeout = 5\n")
+    os.killpg(own_rabbit.proc.pid, signal.SIGSTOP)
+    proc = launch([bin_path("nova-scheduler-safe"), "--config-file", env.conf])
+    assert proc.wait(10 + 20 + 5) == 75, proc.output()[-3000:]
+    lines = proc.lines(PREFIX)
+    assert any("no worker became ready within 10s" in x for x in lines), lines
+    assert not raw_tracebacks(proc.output())
+    assert until(lambda: not proc.children(), 5)
+
+
+def test_a_broker_killed_after_ready_and_restarted_is_survived(make_env, launch,
+                                                               own_rabbit):
+    """oslo.messaging reconnects; nothing is a worker failure, nothing exits."""
+    from tests.functional.test_scheduler import Pinger
+    env = make_env(workers=1, transport_url=own_rabbit.url,
+                   extra="\n[safe_launch]\nstart_timeout = 30\nstop_timeout = 5\n")
+    proc = launch([bin_path("nova-scheduler-safe"), "--config-file", env.conf])
+    assert until(lambda: proc.lines(PREFIX + " ready:"), 60), proc.output()[-3000:]
+    workers = proc.children()
+    os.killpg(own_rabbit.proc.pid, signal.SIGKILL)
+    own_rabbit.proc.wait()
+    time.sleep(3)
+    own_rabbit.start()
+    pinger = Pinger(own_rabbit.url)
+    try:
+        # Reconnect backoff of oslo.messaging: seconds; 60 s is generous.
+        assert until(lambda: pinger.ping() == "pong", 60, interval=1), proc.output()[-3000:]
+    finally:
+        pinger.close()
+    assert proc.proc.poll() is None, proc.output()[-3000:]
+    assert proc.children() == workers
+    events = trail_events(env)
+    assert "worker.died" not in events and "launch.failed" not in events, events
+    proc.signal(signal.SIGTERM)
+    assert proc.wait(20) == 0, proc.output()[-3000:]
