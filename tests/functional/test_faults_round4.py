@@ -150,3 +150,78 @@ def test_a_broker_killed_after_ready_and_restarted_is_survived(make_env, launch,
     assert "worker.died" not in events and "launch.failed" not in events, events
     proc.signal(signal.SIGTERM)
     assert proc.wait(20) == 0, proc.output()[-3000:]
+
+
+
+def remount(path, mode):
+    import subprocess
+    subprocess.run(["mount", "-o", "remount,%s" % mode, path], check=True)
+
+
+def test_an_audit_dir_on_a_read_only_filesystem_at_launch_is_73(make_env, launch, tmp_path):
+    from tests.functional.test_audit import tiny_tmpfs
+    with tiny_tmpfs(str(tmp_path / "audit-fs"), "64k") as mnt:
+        remount(mnt, "ro")
+        log = os.path.join(mnt, "audit.jsonl")
+        env = make_env(workers=1, extra="\n[safe_launch]\naudit_log = %s\n" % log)
+        proc = launch([bin_path("nova-scheduler-safe"), "--config-file", env.conf])
+        try:
+            assert proc.wait(60) == 73, proc.output()[-3000:]
+        finally:
+            proc.kill()
+        naming = [x for x in proc.output().splitlines() if log in x]
+        assert naming and naming[0].startswith(PREFIX), proc.output()[-3000:]
+        assert "Read-only file system" in naming[0], naming
+        assert not raw_tracebacks(proc.output())
+
+
+
+def test_sigterm_before_ready_stops_with_0_within_stop_timeout(make_env, launch,
+                                                               mute_listener):
+    """Workers started, none ready (the bus never answers): a stop is a stop."""
+    url = "rabbit://guest:guest@127.0.0.1:%d/" % mute_listener
+    env = make_env(workers=2, transport_url=url,
+                   extra="\n[safe_launch]\nstart_timeout = 60\nstop_timeout = 5\n")
+    proc = launch([bin_path("nova-scheduler-safe"), "--config-file", env.conf])
+    # worker.started means ready: wait for the forked workers instead.
+    assert until(lambda: len(proc.children()) >= 2, 40), proc.output()[-3000:]
+    time.sleep(1)
+    workers = proc.children()
+    start = time.monotonic()
+    proc.signal(signal.SIGTERM)
+    assert proc.wait(5 + 15) == 0, proc.output()[-3000:]
+    # stop_timeout (5) plus the exit: 15 s is generous on a loaded machine.
+    assert time.monotonic() - start < 5 + 15
+    from tests.functional.test_liveness import gone
+    assert until(lambda: gone(workers), 5), workers
+    events = trail_events(env)
+    assert "stop.requested" in events and "service.stopped" in events, events
+    assert "launch.failed" not in events, events
+    assert not raw_tracebacks(proc.output())
+
+
+def test_sighup_before_ready_then_two_quick_sigterms(make_env, launch, own_rabbit):
+    """A reload asked for while no worker serves yet must neither kill the
+    start nor be lost; two SIGTERMs in a row are one clean stop."""
+    env = make_env(workers=1, transport_url=own_rabbit.url,
+                   extra="\n[safe_launch]\nstart_timeout = 60\nreload_timeout = 30\n"
+                   "stop_timeout = 5\n")
+    os.killpg(own_rabbit.proc.pid, signal.SIGSTOP)
+    proc = launch([bin_path("nova-scheduler-safe"), "--config-file", env.conf])
+    assert until(lambda: proc.children(), 40), proc.output()[-3000:]
+    time.sleep(1)
+    proc.signal(signal.SIGHUP)
+    time.sleep(2)
+    assert proc.proc.poll() is None, proc.output()[-3000:]
+    os.killpg(own_rabbit.proc.pid, signal.SIGCONT)
+    assert until(lambda: proc.lines(PREFIX + " ready:"), 60), proc.output()[-3000:]
+    # Settled: not stuck in RELOADING, the process serving.
+    time.sleep(3)
+    assert proc.proc.poll() is None, proc.output()[-3000:]
+    events = trail_events(env)
+    assert "launch.failed" not in events and "reload.timed_out" not in events, events
+    proc.signal(signal.SIGTERM)
+    proc.signal(signal.SIGTERM)
+    assert proc.wait(5 + 15) == 0, proc.output()[-3000:]
+    assert not raw_tracebacks(proc.output())
+    assert until(lambda: not proc.children(), 5)
