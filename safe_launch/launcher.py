@@ -236,6 +236,7 @@ class Launch:
         monitor = serving.monitor_for(reports)
         serving.backend = service.serve(self.spec, serving.server,
                                         self.decisions["workers"].effective, self.conf, reports)
+        supervise.guard_forks(signals.manager_of(serving.backend), serving.on_fork_refused)
         signals.adopt(self.serving.backend, self.serving.on_stop,
                       lambda: self.serving.on_reload(self.register_secrets))
         monitor.start()

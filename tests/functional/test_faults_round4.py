@@ -152,7 +152,6 @@ def test_a_broker_killed_after_ready_and_restarted_is_survived(make_env, launch,
     assert proc.wait(20) == 0, proc.output()[-3000:]
 
 
-
 def remount(path, mode):
     import subprocess
     subprocess.run(["mount", "-o", "remount,%s" % mode, path], check=True)
@@ -173,7 +172,6 @@ def test_an_audit_dir_on_a_read_only_filesystem_at_launch_is_73(make_env, launch
         assert naming and naming[0].startswith(PREFIX), proc.output()[-3000:]
         assert "Read-only file system" in naming[0], naming
         assert not raw_tracebacks(proc.output())
-
 
 
 def test_sigterm_before_ready_stops_with_0_within_stop_timeout(make_env, launch,
@@ -225,3 +223,24 @@ def test_sighup_before_ready_then_two_quick_sigterms(make_env, launch, own_rabbi
     assert proc.wait(5 + 15) == 0, proc.output()[-3000:]
     assert not raw_tracebacks(proc.output())
     assert until(lambda: not proc.children(), 5)
+
+
+def test_a_worker_the_os_refuses_to_fork_is_71_at_once_not_75_at_the_deadline(
+        make_env, launch):
+    """RLIMIT_NOFILE 16: the launch gets through create, then forking the
+    worker (its pipes) fails with EMFILE.  Before the fix the OSError killed
+    cotyledon's supervisor thread with a raw traceback, no worker was ever
+    forked, and the launch ended in 75 at start_timeout blaming nothing."""
+    env = make_env(workers=1, extra="\n[safe_launch]\nstart_timeout = 30\nstop_timeout = 5\n")
+    start = time.monotonic()
+    proc = launch(["prlimit", "--nofile=16:16", "--", bin_path("nova-scheduler-safe"),
+                   "--config-file", env.conf])
+    assert proc.wait(60) == 71, proc.output()[-3000:]
+    # Well before the 30 s start deadline (the launch itself takes ~5-10 s).
+    assert time.monotonic() - start < 30
+    lines = proc.lines(PREFIX)
+    assert any("wait: cannot fork a worker: OSError: [Errno 24] Too many open files "
+               "(RLIMIT_NOFILE 16)" in x for x in lines), lines
+    assert not raw_tracebacks(proc.output())
+    events = trail_events(env)
+    assert "launch.failed" in events and "stop.requested" not in events, events
