@@ -244,3 +244,43 @@ def test_a_worker_the_os_refuses_to_fork_is_71_at_once_not_75_at_the_deadline(
     assert not raw_tracebacks(proc.output())
     events = trail_events(env)
     assert "launch.failed" in events and "stop.requested" not in events, events
+
+
+@pytest.fixture
+def pids_cgroup():
+    """A cgroup v1 pids cgroup of this test's own (root only), removed after."""
+    root = "/sys/fs/cgroup/pids"
+    if os.geteuid() != 0 or not os.path.isdir(root):
+        pytest.skip("needs root and a cgroup v1 pids hierarchy")
+    path = os.path.join(root, "safelaunch-r4-%d" % os.getpid())
+    os.mkdir(path)
+    yield path
+    with open(os.path.join(path, "cgroup.procs")) as f:
+        for pid in f.read().split():
+            try:
+                os.kill(int(pid), signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+    until(lambda: not open(os.path.join(path, "cgroup.procs")).read().strip(), 10)
+    os.rmdir(path)
+
+
+def test_workers_that_cannot_start_a_thread_are_a_crash_loop_not_a_silent_wait(
+        make_env, launch, pids_cgroup):
+    """pids.max 8: the master gets through create, each forked worker cannot
+    start its helper threads.  Before the fix the worker died with a raw
+    traceback before reporting "starting", the master never counted it, and
+    the launch waited for start_timeout (75 blaming nothing)."""
+    with open(os.path.join(pids_cgroup, "pids.max"), "w") as f:
+        f.write("8")
+    env = make_env(workers=1, extra="\n[safe_launch]\nstart_timeout = 60\nstop_timeout = 5\n")
+    proc = launch(["sh", "-c", 'echo $$ > %s/cgroup.procs && exec "$@"' % pids_cgroup, "sh",
+                   bin_path("nova-scheduler-safe"), "--config-file", env.conf])
+    start = time.monotonic()
+    assert proc.wait(60 + 20) == 75, proc.output()[-3000:]
+    # 3 failed starts (cotyledon paces respawns by ~5 s): far below the 60 s deadline.
+    assert time.monotonic() - start < 60
+    lines = proc.lines(PREFIX)
+    assert any("crash loop: 3 workers in a row failed to start, last: RuntimeError: "
+               "can't start new thread" in x for x in lines), lines
+    assert not raw_tracebacks(proc.output())

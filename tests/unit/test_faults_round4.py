@@ -62,3 +62,47 @@ def test_the_reason_names_the_limit_that_refused():
     enomem = supervise.fork_refused_reason(OSError(errno.ENOMEM, "Cannot allocate memory"),
                                            getrlimit=limits)
     assert enomem == "OSError: [Errno 12] Cannot allocate memory"
+
+
+REPORTING = r'''
+import sys
+from safe_launch import service
+
+
+class Reports:
+    def __init__(self):
+        self.sent = []
+
+    def send(self, kind, detail=""):
+        self.sent.append((kind, detail))
+
+    def die_with_master(self):
+        raise RuntimeError("can't start new thread")
+
+
+class Inner:
+    def start(self):
+        raise AssertionError("never reached")
+
+
+reports = Reports()
+try:
+    service.ReportingService(Inner(), reports).start()
+except SystemExit as exc:
+    print(exc.code, reports.sent)
+'''
+
+
+def test_a_worker_that_cannot_start_its_helper_threads_reports_it():
+    """The master watches a worker from its "starting" on: a failure in the
+    worker's own setup (no thread under pids.max) must come after it, as one
+    "failed" line, never a raw traceback from a worker the master never saw.
+    (In a child interpreter: safe_launch.service loads oslo.service's backend.)"""
+    import subprocess
+    import sys
+    result = subprocess.run([sys.executable, "-c", REPORTING], capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip() == (
+        "1 [('starting', ''), ('failed', \"RuntimeError: can't start new thread\")]"), \
+        result.stdout + result.stderr[-2000:]
