@@ -284,3 +284,30 @@ def test_workers_that_cannot_start_a_thread_are_a_crash_loop_not_a_silent_wait(
     assert any("crash loop: 3 workers in a row failed to start, last: RuntimeError: "
                "can't start new thread" in x for x in lines), lines
     assert not raw_tracebacks(proc.output())
+
+
+def test_workers_killed_three_times_are_no_crash_loop_and_sigterm_during_a_reload_check(
+        make_env, launch):
+    """SIGKILL from outside (an operator, the OOM killer) is never a failure,
+    however often; then a SIGTERM a few ms after a SIGHUP (the reload still
+    being checked) is one clean stop."""
+    env = make_env(workers=1, extra="\n[safe_launch]\ncrash_loop_max_failures = 2\n"
+                   "stop_timeout = 5\n")
+    proc = launch([bin_path("nova-scheduler-safe"), "--config-file", env.conf])
+    assert until(lambda: proc.lines(PREFIX + " ready:"), 60), proc.output()[-3000:]
+    for round_ in range(3):
+        assert until(lambda: trail_events(env).count("worker.started") == round_ + 1, 60), \
+            (round_, trail_events(env))
+        victim = proc.children()[0]
+        os.kill(victim, signal.SIGKILL)
+        assert until(lambda: victim not in proc.children(), 10)
+    assert until(lambda: trail_events(env).count("worker.started") == 4, 60), trail_events(env)
+    assert proc.proc.poll() is None, proc.output()[-3000:]
+    assert "launch.failed" not in trail_events(env)
+    proc.signal(signal.SIGHUP)
+    time.sleep(0.05)
+    proc.signal(signal.SIGTERM)
+    assert proc.wait(5 + 15) == 0, proc.output()[-3000:]
+    assert not raw_tracebacks(proc.output())
+    events = trail_events(env)
+    assert events[-1] == "service.stopped" and "launch.failed" not in events, events
