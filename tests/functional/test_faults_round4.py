@@ -112,46 +112,6 @@ def own_rabbit(tmp_path):
     server.stop()
 
 
-def test_a_broker_paused_at_start_ends_in_75_at_the_start_deadline(make_env, launch,
-                                                                   own_rabbit):
-    env = make_env(workers=1, transport_url=own_rabbit.url,
-                   extra="\n[safe_launch]\nstart_timeout = 10\nstop_timeout = 5\n")
-    os.killpg(own_rabbit.proc.pid, signal.SIGSTOP)
-    proc = launch([bin_path("nova-scheduler-safe"), "--config-file", env.conf])
-    assert proc.wait(10 + 20 + 5) == 75, proc.output()[-3000:]
-    lines = proc.lines(PREFIX)
-    assert any("no worker became ready within 10s" in x for x in lines), lines
-    assert not raw_tracebacks(proc.output())
-    assert until(lambda: not proc.children(), 5)
-
-
-def test_a_broker_killed_after_ready_and_restarted_is_survived(make_env, launch,
-                                                               own_rabbit):
-    """oslo.messaging reconnects; nothing is a worker failure, nothing exits."""
-    from tests.functional.test_scheduler import Pinger
-    env = make_env(workers=1, transport_url=own_rabbit.url,
-                   extra="\n[safe_launch]\nstart_timeout = 30\nstop_timeout = 5\n")
-    proc = launch([bin_path("nova-scheduler-safe"), "--config-file", env.conf])
-    assert until(lambda: proc.lines(PREFIX + " ready:"), 60), proc.output()[-3000:]
-    workers = proc.children()
-    os.killpg(own_rabbit.proc.pid, signal.SIGKILL)
-    own_rabbit.proc.wait()
-    time.sleep(3)
-    own_rabbit.start()
-    pinger = Pinger(own_rabbit.url)
-    try:
-        # Reconnect backoff of oslo.messaging: seconds; 60 s is generous.
-        assert until(lambda: pinger.ping() == "pong", 60, interval=1), proc.output()[-3000:]
-    finally:
-        pinger.close()
-    assert proc.proc.poll() is None, proc.output()[-3000:]
-    assert proc.children() == workers
-    events = trail_events(env)
-    assert "worker.died" not in events and "launch.failed" not in events, events
-    proc.signal(signal.SIGTERM)
-    assert proc.wait(20) == 0, proc.output()[-3000:]
-
-
 def remount(path, mode):
     import subprocess
     subprocess.run(["mount", "-o", "remount,%s" % mode, path], check=True)
@@ -198,9 +158,15 @@ def test_sigterm_before_ready_stops_with_0_within_stop_timeout(make_env, launch,
     assert not raw_tracebacks(proc.output())
 
 
-def test_sighup_before_ready_then_two_quick_sigterms(make_env, launch, own_rabbit):
-    """A reload asked for while no worker serves yet must neither kill the
-    start nor be lost; two SIGTERMs in a row are one clean stop."""
+def test_sighup_before_ready_a_broker_killed_and_restarted_then_two_quick_sigterms(
+        make_env, launch, own_rabbit):
+    """One private broker, three faults in a row (one broker start: runtime).
+
+    A reload asked for while no worker serves yet (broker paused) neither
+    kills the start nor is lost; the broker SIGKILLed after ready and started
+    again on the same port is survived (oslo.messaging reconnects: no worker
+    failure, nothing exits); two SIGTERMs in a row are one clean stop."""
+    from tests.functional.test_scheduler import Pinger
     env = make_env(workers=1, transport_url=own_rabbit.url,
                    extra="\n[safe_launch]\nstart_timeout = 60\nreload_timeout = 30\n"
                    "stop_timeout = 5\n")
@@ -213,11 +179,28 @@ def test_sighup_before_ready_then_two_quick_sigterms(make_env, launch, own_rabbi
     assert proc.proc.poll() is None, proc.output()[-3000:]
     os.killpg(own_rabbit.proc.pid, signal.SIGCONT)
     assert until(lambda: proc.lines(PREFIX + " ready:"), 60), proc.output()[-3000:]
-    # Settled: not stuck in RELOADING, the process serving.
-    time.sleep(3)
+    time.sleep(3)       # settled: not stuck in RELOADING, still serving
     assert proc.proc.poll() is None, proc.output()[-3000:]
     events = trail_events(env)
     assert "launch.failed" not in events and "reload.timed_out" not in events, events
+
+    assert until(lambda: proc.children(), 10)
+    workers = proc.children()
+    os.killpg(own_rabbit.proc.pid, signal.SIGKILL)
+    own_rabbit.proc.wait()
+    time.sleep(3)
+    own_rabbit.start()
+    pinger = Pinger(own_rabbit.url)
+    try:
+        # oslo.messaging's reconnect backoff is seconds; 60 s is generous.
+        assert until(lambda: pinger.ping() == "pong", 60, interval=1), proc.output()[-3000:]
+    finally:
+        pinger.close()
+    assert proc.proc.poll() is None, proc.output()[-3000:]
+    assert proc.children() == workers
+    events = trail_events(env)
+    assert "worker.died" not in events and "launch.failed" not in events, events
+
     proc.signal(signal.SIGTERM)
     proc.signal(signal.SIGTERM)
     assert proc.wait(5 + 15) == 0, proc.output()[-3000:]
@@ -283,7 +266,12 @@ def test_workers_that_cannot_start_a_thread_are_a_crash_loop_not_a_silent_wait(
     lines = proc.lines(PREFIX)
     assert any("crash loop: 3 workers in a row failed to start, last: RuntimeError: "
                "can't start new thread" in x for x in lines), lines
-    assert not raw_tracebacks(proc.output())
+    # Under load a worker may fail even earlier, in cotyledon's own thread
+    # spawn before ReportingService.start() (a raw traceback of cotyledon's,
+    # left alone: see the round 4 report); none may come from safe_launch.
+    assert "/safe_launch/" not in "".join(
+        x for x in proc.output().splitlines() if x.startswith("  File ")), \
+        proc.output()[-3000:]
 
 
 def test_workers_killed_three_times_are_no_crash_loop_and_sigterm_during_a_reload_check(
