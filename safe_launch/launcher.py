@@ -5,8 +5,7 @@ Each phase is a direct call to the module that decides it, which returns a
 frozen decision record; this module runs them in order, sends each decision
 through the one emitter, and turns every failure into one line on stderr,
 one ``launch.failed`` event and one exit code (:mod:`safe_launch.errors`).
-The sinks are :mod:`safe_launch.sinks`'; the service's life once created,
-:mod:`safe_launch.serving`'s.  The launcher is the service's main process.
+Sinks: :mod:`safe_launch.sinks`; the created service's life: :mod:`safe_launch.serving`.
 """
 
 import dataclasses
@@ -236,8 +235,9 @@ class Launch:
         monitor = serving.monitor_for(reports)
         serving.backend = service.serve(self.spec, serving.server,
                                         self.decisions["workers"].effective, self.conf, reports)
-        signals.adopt(self.serving.backend, self.serving.on_stop,
-                      lambda: self.serving.on_reload(self.register_secrets))
+        supervise.guard_forks(signals.manager_of(serving.backend), serving.on_fork_refused)
+        signals.adopt(serving.backend, serving.on_stop, lambda: serving.on_reload(
+            self.register_secrets))
         monitor.start()
 
     def wait(self):

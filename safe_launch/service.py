@@ -75,13 +75,19 @@ class ReportingService(oslo_service.ServiceBase):
         self.inner.backdoor_port = port
 
     def start(self):
-        if not self.linked:         # the eventlet backend restarts a worker in place
-            self.reports.die_with_master()
-            self.linked = True
+        # "starting" first, so the master watches this pid whatever fails next:
+        # the two helper threads cannot start when the OS refuses a thread
+        # (pids.max, RLIMIT_NPROC): such a worker died with a raw traceback
+        # before saying anything, invisible to the crash-loop policy, and the
+        # launch waited for start_timeout.
         self.reports.send("starting")
         done = native.module("threading").Event()
-        supervise.report_waiting(self.reports, native.module("threading").get_ident(), done)
         try:
+            if not self.linked:     # the eventlet backend restarts a worker in place
+                self.reports.die_with_master()
+                self.linked = True
+            supervise.report_waiting(self.reports, native.module("threading").get_ident(),
+                                     done)
             self.inner.start()
         except Exception as exc:
             if self.debug:

@@ -132,6 +132,8 @@ class Serving:
         """The service's end, once the backend's wait returned ``status``."""
         outcome = self.monitor.outcome
         safe = self.conf.safe_launch
+        if outcome.fork_refused is not None:
+            raise LaunchError(ExitCode.OSERR, "cannot fork a worker: %s" % outcome.fork_refused)
         if self.deadline_missed():
             raise LaunchError(ExitCode.TEMPFAIL, self.deadline_missed())
         if outcome.crash_cause is not None:
@@ -203,6 +205,14 @@ class Serving:
     def on_crash_loop(self, cause):
         self.stop_now()
 
+    def on_fork_refused(self, exc):
+        """The OS refused to fork a worker (:func:`supervise.guard_forks`): stop, 71."""
+        from safe_launch import supervise
+        outcome = self.monitor.outcome
+        if outcome.fork_refused is None and not outcome.stopping:
+            outcome.fork_refused = supervise.fork_refused_reason(exc)
+            self.stop_now()
+
     def on_start_timeout(self, waiting_for):
         self.start_waiting_for = waiting_for
         self.stop_now()
@@ -231,7 +241,7 @@ class Serving:
 
     def on_stop(self, signo):
         outcome = self.monitor.outcome
-        if outcome.crash_cause is not None or self.deadline_missed():
+        if outcome.crash_cause is not None or outcome.fork_refused or self.deadline_missed():
             return
         self.monitor.outcome.stopping = True
         self.stop_signal = signals.signal.Signals(signo).name
@@ -253,15 +263,19 @@ class Serving:
             if crash is not None:
                 crash = "crash loop: last: %s" % crash
             crash = self.deadline_missed() or crash
+            refused = self.monitor.outcome.fork_refused
             self.emitter.emit(events.STOP_FORCED, outcome="failure",
                               summary="stop: not stopped after %ds ([safe_launch] stop_timeout): "
                                       "workers killed" % seconds, stop_timeout=seconds)
+            code = ExitCode.TEMPFAIL if crash is not None else ExitCode.OK
+            if refused is not None:
+                crash, code = "cannot fork a worker: %s" % refused, ExitCode.OSERR
             if crash is not None:
-                self.fail(LaunchError(ExitCode.TEMPFAIL, crash, phase="wait"))
+                self.fail(LaunchError(code, crash, phase="wait"))
             self.emitter.emit(events.SERVICE_STOPPED, summary="stopped (forced)",
                               signal=self.stop_signal)
             self.emitter.close()
-            os._exit(ExitCode.TEMPFAIL if crash is not None else ExitCode.OK)
+            os._exit(code)
         self.monitor.stop_within(seconds, expired)
 
     # -- reloading -------------------------------------------------------------------

@@ -14,6 +14,7 @@ import sys
 import time
 
 from safe_launch import crashloop
+from safe_launch.errors import describe
 from safe_launch import events
 from safe_launch import native
 
@@ -137,6 +138,47 @@ class ServeOutcome:
     stopping: bool = False
     reloading: bool = False       # restarted workers not all serving yet
     reload_timed_out: bool = False  # none of them served within reload_timeout
+    fork_refused: str = None      # the OS refused to fork a worker (why)
+
+
+def fork_refused_reason(exc, getrlimit=None):
+    """``exc`` (forking a worker failed) and the limit that most likely refused it."""
+    import errno
+    import resource
+    getrlimit = getrlimit or resource.getrlimit
+    line = describe(exc)
+    if exc.errno in (errno.EMFILE, errno.ENFILE):
+        return "%s (RLIMIT_NOFILE %d)" % (line, getrlimit(resource.RLIMIT_NOFILE)[0])
+    if exc.errno == errno.EAGAIN:
+        return "%s (RLIMIT_NPROC %d, or the cgroup's pids.max)" % (
+            line, getrlimit(resource.RLIMIT_NPROC)[0])
+    return line
+
+
+def guard_forks(manager, on_refused):
+    """Report a worker the OS refuses to fork instead of losing the backend.
+
+    The threading backend forks (and respawns) every worker from cotyledon's
+    supervisor thread; an ``OSError`` there (EMFILE creating the worker's
+    pipes under a low RLIMIT_NOFILE, EAGAIN under RLIMIT_NPROC or pids.max,
+    ENOMEM) killed that thread with a raw traceback: no worker was ever
+    forked or respawned again and the launcher waited for the start deadline
+    (75, blaming nothing).  ``on_refused(exc)`` is called instead and the
+    thread lives on for the stop.  ``manager``: :func:`signals.manager_of`
+    the backend's launcher.  False: no such manager (eventlet: its fork
+    raises in the master's own thread, classified there).
+    """
+    start = getattr(manager, "_start_worker", None)
+    if start is None:
+        return False
+
+    def start_worker(*args, **kwargs):
+        try:
+            return start(*args, **kwargs)
+        except OSError as exc:
+            on_refused(exc)
+    manager._start_worker = start_worker
+    return True
 
 
 class Monitor:

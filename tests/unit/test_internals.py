@@ -60,6 +60,7 @@ PINNED = [
     ("configfiles.serving", lambda: cfg.ConfigParser, "parse", "callable"),
     ("signals.adopt (threading)", _cotyledon_manager, "_on_signal_received", "callable"),
     ("signals.adopt (threading)", _cotyledon_manager, "register_hooks", "callable"),
+    ("supervise.guard_forks (threading)", _cotyledon_manager, "_start_worker", "callable"),
     ("signals._check_hup_first (eventlet)", _signal_handler, "_handle_signal_cb", "callable"),
     ("signals._serve_in_process (eventlet)", _service_launcher, "_graceful_shutdown",
      "callable"),
