@@ -333,17 +333,26 @@ def _open_checked(path, what, service_uid, flags=_FLAGS):
     except OSError as exc:
         refuse("is a symbolic link" if os.path.islink(path)
                else "cannot be opened: %s" % exc.strerror)
-    st = os.fstat(fd)
-    problem = ("is not a regular file" if not stat.S_ISREG(st.st_mode) else
-               "has %d hard links" % st.st_nlink if st.st_nlink != 1 else
-               "is writable by group or others (mode %04o)" % stat.S_IMODE(st.st_mode)
-               if st.st_mode & 0o022 else
-               "is owned by uid %d" % st.st_uid
-               if st.st_uid not in (0, os.geteuid(), service_uid) else None)
+    problem = entry_problem(os.fstat(fd), service_uid)
     if problem:
         os.close(fd)
         refuse(problem)
     return fd
+
+
+def entry_problem(st, service_uid):
+    """Why a trail or anchor entry with this (l)stat is refused; None if it is not.
+
+    The one rule of the open and of ``check``'s preflight: a regular file
+    with one link, written by nobody but its owner, owned by root, this
+    process or the service account."""
+    return ("is a symbolic link" if stat.S_ISLNK(st.st_mode) else
+            "is not a regular file" if not stat.S_ISREG(st.st_mode) else
+            "has %d hard links" % st.st_nlink if st.st_nlink != 1 else
+            "is writable by group or others (mode %04o)" % stat.S_IMODE(st.st_mode)
+            if st.st_mode & 0o022 else
+            "is owned by uid %d" % st.st_uid
+            if st.st_uid not in (0, os.geteuid(), service_uid) else None)
 
 
 def preflight(path, what, service_uid):
@@ -375,13 +384,7 @@ def preflight(path, what, service_uid):
         return
     except OSError as exc:
         refuse("cannot be opened: %s" % exc.strerror)
-    problem = ("is a symbolic link" if stat.S_ISLNK(st.st_mode) else
-               "is not a regular file" if not stat.S_ISREG(st.st_mode) else
-               "has %d hard links" % st.st_nlink if st.st_nlink != 1 else
-               "is writable by group or others (mode %04o)" % stat.S_IMODE(st.st_mode)
-               if st.st_mode & 0o022 else
-               "is owned by uid %d" % st.st_uid
-               if st.st_uid not in (0, os.geteuid(), service_uid) else None)
+    problem = entry_problem(st, service_uid)
     if problem:
         refuse(problem)
 

@@ -86,14 +86,20 @@ class Ctx:
         self.audit_log = path
 
 
-CASES = {}
+def corpus():
+    """A corpus of cases and its decorator: ``@case(name, exit code, *stderr
+    patterns, **expectations)`` over a function building the input."""
+    cases = {}
+
+    def case(name, code, *match, **expect):
+        def register(build):
+            cases[name] = (build, Expect(code, tuple(match), **expect))
+            return build
+        return register
+    return cases, case
 
 
-def case(name, code, *match, **expect):
-    def register(build):
-        CASES[name] = (build, Expect(code, tuple(match), **expect))
-        return build
-    return register
+CASES, case = corpus()
 
 
 def base(ctx, *more):
@@ -457,7 +463,12 @@ def launch_env(ctx, extra):
 
 @pytest.mark.parametrize("name", list(CASES))
 def test_hostile_input(name, make_env, tmp_path):
-    build, expect = CASES[name]
+    judge(CASES, name, make_env, tmp_path)
+
+
+def judge(cases, name, make_env, tmp_path):
+    """Run the case ``name`` of ``cases`` and assert its expectation (every corpus's)."""
+    build, expect = cases[name]
     ctx = Ctx(make_env(), tmp_path)
     given = build(ctx)
     if expect.check:

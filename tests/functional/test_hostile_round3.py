@@ -23,20 +23,13 @@ import pytest
 from tests.functional import hostile
 from tests.functional.conftest import bin_path, until
 from tests.functional.hostile import Expect
-from tests.functional.test_hostile_corpus import Ctx, Input, launch_env
+from tests.functional.test_hostile_corpus import corpus, Ctx, Input, judge, launch_env
 
 LOG_HEAD = ("[loggers]\nkeys=root\n[handlers]\nkeys=h\n[formatters]\nkeys=\n"
             "[logger_root]\nhandlers=h\n")
 QUIET = LOG_HEAD + "[handler_h]\nclass=NullHandler\nargs=()\n"
 
-CASES = {}
-
-
-def case(name, code, *match, **expect):
-    def register(build):
-        CASES[name] = (build, Expect(code, tuple(match), **expect))
-        return build
-    return register
+CASES, case = corpus()
 
 
 def log_config(ctx, text):
@@ -191,26 +184,7 @@ def test_check_writes_nothing_where_the_trail_would_go(make_env, tmp_path):
 
 @pytest.mark.parametrize("name", list(CASES))
 def test_round3_hostile_input(name, make_env, tmp_path):
-    build, expect = CASES[name]
-    ctx = Ctx(make_env(), tmp_path)
-    given = build(ctx)
-    if expect.check:
-        argv = [bin_path("safe-launch"), "check", "--format", "json"] + given.args
-    else:
-        argv = [bin_path("nova-scheduler-safe")] + given.args
-    trap = None
-    if expect.journal and hostile.JournalTrap.usable():
-        trap = hostile.JournalTrap(str(tmp_path))
-    result = hostile.run(argv, launch_env(ctx, given.env), ctx.run_dir, timeout=given.timeout,
-                         journal=trap, during=given.during, refused=expect.code != 0)
-    found = [hostile.redact(n, ctx.nonce) for n in result.notes]
-    found += hostile.problems(expect, result, ctx.nonce, ctx.audit_log,
-                              ctx.audit_log + ".anchor")
-    if expect.seconds and expect.code != 0 and result.elapsed > expect.seconds:
-        found.append("took %.1fs (limit %ds)" % (result.elapsed, expect.seconds))
-    tail = [hostile.redact(x, ctx.nonce, 400) for x in result.stderr.splitlines()[-6:]]
-    assert not found, "%s (exit %s, %.1fs):\n  %s\nstderr tail:\n  %s" % (
-        name, result.code, result.elapsed, "\n  ".join(found), "\n  ".join(tail))
+    judge(CASES, name, make_env, tmp_path)
 
 
 def test_a_reload_onto_an_audit_log_the_next_launch_refuses_is_refused(make_env, tmp_path):

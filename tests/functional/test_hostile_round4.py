@@ -128,52 +128,40 @@ def test_every_refusal_is_one_launch_in_the_trail(name, make_env, tmp_path):
         name, result.code, "\n  ".join(found), hostile.redact(result.stderr[-1500:], ctx.nonce))
 
 
-# -- database URL query arguments: check and launch both 78, naming the option ---------
+# -- URL query arguments the driver refuses: check and launch both 78, naming the option -----
+# (database: the dialect's and the driver's own rule; transport: rabbit reads each
+# argument as an [oslo_messaging_rabbit] option)
 
-DB_QUERIES = {"port-abc": ("port=abc", r"port should be of type int"),
-              "charset-bogus": ("charset=bogus", r"unknown charset"),
-              "connect-timeout-x": ("connect_timeout=x", r"invalid literal for int")}
+QUERIES = {
+    "db-port-abc": ("[database]\nconnection = mysql+pymysql://nova:%s@127.0.0.1/nova?port=abc",
+                    r"\[database\] connection.*nova:\*\*\*@.*port should be of type int"),
+    "db-charset-bogus": ("[database]\nconnection = mysql+pymysql://nova:%s@127.0.0.1/nova"
+                         "?charset=bogus",
+                         r"\[database\] connection.*nova:\*\*\*@.*unknown charset"),
+    "db-connect-timeout-x": ("[database]\nconnection = mysql+pymysql://nova:%s@127.0.0.1/nova"
+                             "?connect_timeout=x",
+                             r"\[database\] connection.*nova:\*\*\*@.*invalid literal for int"),
+    "mq-heartbeat-x": ("[DEFAULT]\ntransport_url = rabbit://nova:%s@127.0.0.1:1/?heartbeat=x",
+                       r"transport_url.*nova:\*\*\*@.*'heartbeat' is not an option"),
+    "mq-ssl-maybe": ("[DEFAULT]\ntransport_url = rabbit://nova:%s@127.0.0.1:1/?ssl=maybe",
+                     r"transport_url.*nova:\*\*\*@.*'ssl': Unexpected boolean value"),
+}
 
 
 @pytest.mark.parametrize("check", [True, False], ids=["check", "launch"])
-@pytest.mark.parametrize("name", list(DB_QUERIES))
-def test_a_database_url_query_the_driver_refuses_is_78(name, check, make_env, tmp_path):
-    query, rule = DB_QUERIES[name]
+@pytest.mark.parametrize("name", list(QUERIES))
+def test_a_url_query_the_driver_refuses_is_78(name, check, make_env, tmp_path):
+    text, rule = QUERIES[name]
     ctx = Ctx(make_env(), tmp_path)
-    args = ctx.with_file("[database]\nconnection = mysql+pymysql://nova:%s@127.0.0.1/nova?%s\n"
-                         % (ctx.nonce, query))
+    args = ctx.with_file(text % ctx.nonce + "\n")
     argv = [bin_path("safe-launch"), "check", "--format", "json"] + args if check else \
         [bin_path("nova-scheduler-safe")] + args
     result = hostile.run(argv, launch_env(ctx, {}), ctx.run_dir, timeout=60)
-    expect = hostile.Expect(78, (r"\[database\] connection.*nova:\*\*\*@.*" + rule,),
-                            check=check)
+    expect = hostile.Expect(78, (rule,), check=check)
     found = hostile.problems(expect, result, ctx.nonce, ctx.audit_log,
                              ctx.audit_log + ".anchor")
     if not check and result.elapsed > 10:
         found.append("took %.1fs: refused before the service was created?" % result.elapsed)
-    assert not found, "%s\nstderr: %s" % ("\n  ".join(found),
-                                          hostile.redact(result.stderr[-1500:], ctx.nonce))
-
-
-# -- transport URL query arguments: rabbit reads each as an [oslo_messaging_rabbit] option --
-
-TRANSPORT_QUERIES = {"heartbeat-x": ("heartbeat=x", r"'heartbeat' is not an option"),
-                     "ssl-maybe": ("ssl=maybe", r"'ssl': Unexpected boolean value")}
-
-
-@pytest.mark.parametrize("check", [True, False], ids=["check", "launch"])
-@pytest.mark.parametrize("name", list(TRANSPORT_QUERIES))
-def test_a_transport_url_query_the_driver_refuses_is_78(name, check, make_env, tmp_path):
-    query, rule = TRANSPORT_QUERIES[name]
-    ctx = Ctx(make_env(), tmp_path)
-    args = ctx.with_file("[DEFAULT]\ntransport_url = rabbit://nova:%s@127.0.0.1:1/?%s\n"
-                         % (ctx.nonce, query))
-    argv = [bin_path("safe-launch"), "check", "--format", "json"] + args if check else \
-        [bin_path("nova-scheduler-safe")] + args
-    result = hostile.run(argv, launch_env(ctx, {}), ctx.run_dir, timeout=60)
-    expect = hostile.Expect(78, (r"transport_url.*nova:\*\*\*@.*" + rule,), check=check)
-    found = hostile.problems(expect, result, ctx.nonce, ctx.audit_log,
-                             ctx.audit_log + ".anchor")
     assert not found, "%s\nstderr: %s" % ("\n  ".join(found),
                                           hostile.redact(result.stderr[-1500:], ctx.nonce))
 

@@ -31,6 +31,16 @@ def test_oslo_log_names_the_program_after_the_spec(tmp_path):
 # -- database URL query arguments: the dialect's and the driver's own rule -------------
 
 
+def refused(url, rule, masked, known=None):
+    """The problem the URL rule finds in ``url`` (its %s the password), matching
+    ``rule``, with the password masked as ``masked``."""
+    password = secrets.token_hex(12)
+    problem = (requirements.database_problem(url % password) if known is None else
+               requirements.transport_query_problem(url % password, known))
+    assert problem and re.search(rule, problem), problem
+    assert password not in problem and masked in problem, problem
+
+
 @pytest.mark.parametrize("query, rule", [
     ("port=abc", r"port should be of type int"),
     ("charset=bogus", r"unknown charset 'bogus'"),
@@ -40,12 +50,8 @@ def test_oslo_log_names_the_program_after_the_spec(tmp_path):
     ("ssl_ca=/nonexistent/ca.pem", r"FileNotFoundError"),
 ])
 def test_a_database_url_query_the_driver_refuses(query, rule):
-    password = secrets.token_hex(12)
-    problem = requirements.database_problem(
-        "mysql+pymysql://nova:%s@db.example/nova?%s" % (password, query))
-    assert problem and re.search(rule, problem), problem
-    assert problem.startswith("mysql+pymysql://nova:***@db.example/nova: ")
-    assert password not in problem
+    refused("mysql+pymysql://nova:%s@db.example/nova?" + query, rule,
+            "mysql+pymysql://nova:***@db.example/nova: ")
 
 
 def test_a_password_quoted_by_the_driver_is_masked():
@@ -108,11 +114,7 @@ class _Known:
     ("heartbeat_timeout_threshold=abc", r"invalid literal"),
 ])
 def test_a_transport_url_query_the_driver_refuses(query, rule):
-    password = secrets.token_hex(12)
-    problem = requirements.transport_query_problem(
-        "rabbit://nova:%s@mq:5672/?%s" % (password, query), _Known())
-    assert problem and re.search(rule, problem), problem
-    assert password not in problem and "nova:***@mq:5672" in problem
+    refused("rabbit://nova:%s@mq:5672/?" + query, rule, "nova:***@mq:5672", _Known())
 
 
 @pytest.mark.parametrize("url", ["rabbit://nova:pw@mq/?ssl=true&heartbeat_timeout_threshold=30",
