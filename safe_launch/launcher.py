@@ -1,12 +1,9 @@
-"""The launch pipeline: guard argv -> parse -> validate -> bound workers -> patching
--> sinks -> create -> serve -> wait.
-
-Each phase is a direct call to the module that decides it, which returns a
-frozen decision record; this module runs them in order, sends each decision
-through the one emitter, and turns every failure into one line on stderr,
-one ``launch.failed`` event and one exit code (:mod:`safe_launch.errors`).
-Sinks: :mod:`safe_launch.sinks`; the created service's life: :mod:`safe_launch.serving`.
-"""
+"""The launch: guard argv -> parse -> validate -> workers -> patching -> sinks -> create
+-> serve -> wait, each a direct call to the module that decides it, which returns a
+frozen decision record; this module runs them in order, sends each decision through
+the one emitter, and turns every failure into one line on stderr, one ``launch.failed``
+event and one exit code (:mod:`safe_launch.errors`).  Sinks: :mod:`safe_launch.sinks`;
+the created service's life: :mod:`safe_launch.serving`."""
 
 import dataclasses
 import os
@@ -75,7 +72,7 @@ class Launch:
             if self.until is not None:      # a check that did not finish checked nothing
                 return self.failed(LaunchError(ExitCode.TEMPFAIL, "interrupted (%s) before "
                                                "the check finished: nothing was checked" % exc))
-            self.sinks.ensure_trail(self.files, self.parsed_conf())
+            self.on_record()
             self.emitter.emit(events.STOP_REQUESTED, summary="stop requested (%s) during %s"
                               % (exc, self.phase), signal=str(exc), phase=self.phase)
             return ExitCode.OK
@@ -88,7 +85,7 @@ class Launch:
 
     def failed(self, error, exc=None):
         error.phase = error.phase or self.phase
-        self.sinks.ensure_trail(self.files, self.parsed_conf())
+        self.on_record()
         self.serving.stopping()
         for problem, where in zip(error.problems, error.details or [{}] * len(error.problems)):
             self.emitter.emit(events.LAUNCH_FAILED, outcome="failure",
@@ -101,8 +98,11 @@ class Launch:
             error.phase, error.problems[0], error.code)))
         return error.code
 
-    def parsed_conf(self):     # the configuration, once parsed
-        return self.conf if "parse" in self.decisions else None
+    def on_record(self):
+        """A launch that ends early: its started record (a stop may have cut it) and trail."""
+        if not any(r.event == events.LAUNCH_STARTED for r in self.emitter.history):
+            self.started()
+        self.sinks.ensure_trail(self.files, self.conf if "parse" in self.decisions else None)
 
     def debugging(self):
         try:

@@ -56,9 +56,28 @@ def launch(name, prog):
         from safe_launch import spec as specs
         code = safe_main(getattr(specs, name))
     except signals.StopRequested as stop:   # before the launch's emitter existed
-        from safe_launch import events
-        events.ConsoleSink.write_line(None, "%s: stop requested (%s) during startup\n"
-                                      % (prog, stop))
+        signals.ignore_stop()
+        stopped_at_startup(name, prog, stop)
         code = 0
     signals.ignore_stop()           # the launch has decided its status: keep it
     finish(code)
+
+
+def stopped_at_startup(name, prog, stop):
+    """A stop while the launcher itself was imported is a launch too: its
+    ``launch.started`` and ``stop.requested`` records go to the trail the
+    environment (or the default) names, as for any launch that ends before
+    its files are known; a trail that cannot be opened fails open."""
+    from safe_launch import events
+    try:
+        from safe_launch import launcher
+        from safe_launch import spec as specs
+        launch = launcher.Launch(getattr(specs, name), sys.argv[1:], process_hygiene=False)
+        launch.started()
+        launch.sinks.ensure_trail(launch.files)
+        launch.emitter.emit(events.STOP_REQUESTED, summary="stop requested (%s) during startup"
+                            % stop, signal=str(stop), phase="startup")
+        launch.emitter.close()
+    except Exception:       # the stop stands whatever happens here; its one line too
+        events.ConsoleSink.write_line(None, "%s: stop requested (%s) during startup\n"
+                                      % (prog, stop))

@@ -174,6 +174,7 @@ def test_random_argv_ends_in_0_64_or_78_without_traceback(tokens, conf_path, cap
         code = Launch(NOVA_SCHEDULER, ["--config-file", conf_path] + argv, until="parse",
                       sinks=[], process_hygiene=False).run()
     finally:
+        nova.conf.CONF.clear()      # parsed: the next in-process test could not register
         for signo, handler in handlers.items():
             signal.signal(signo, handler)
     captured = capsys.readouterr()

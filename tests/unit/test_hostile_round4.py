@@ -10,7 +10,6 @@ import pytest
 
 from safe_launch import audit
 from safe_launch import requirements
-from safe_launch import service
 from safe_launch import spec as specs
 from safe_launch import trail
 
@@ -18,6 +17,7 @@ from safe_launch import trail
 def test_oslo_log_names_the_program_after_the_spec(tmp_path):
     """Under ``python -c`` the outermost frame is ``<string>``: oslo.log's file
     under log_dir, syslog ident and journal identifier are the spec's binary."""
+    from safe_launch import service     # here: it loads oslo.service's eventlet backend
     for spec in (specs.NOVA_SCHEDULER, specs.NOVA_CONDUCTOR, specs.CINDER_SCHEDULER):
         service.name_binary(spec)
         conf = cfg.ConfigOpts()
