@@ -68,6 +68,8 @@ REFERENCE = {
     "load_options": "importing nova.conf (stock imports it too)",
     "oslo_parse": "oslo.config's parse, CONF() (stock parses too)",
     "nova_create": "creating nova's service, `Service.create` (stock does it too)",
+    "init_backend": "oslo.service's `init_backend`, loading the chosen backend (stock's "
+                    "nova.monkey_patch calls it too)",
 }
 
 
@@ -132,6 +134,9 @@ def steps(conf_path, stock_modules):
     parse.call_parser = t.wrap("oslo_parse", parse.call_parser)
     validate.lazy_check = t.wrap("typed", validate.lazy_check)
     hygiene.check_loaded = t.wrap("import_paths", hygiene.check_loaded)
+    import oslo_service.backend
+    oslo_service.backend.init_backend = t.wrap("init_backend",
+                                               oslo_service.backend.init_backend)
     audit.AuditFile.handle_all = t.wrap("trail", audit.AuditFile.handle_all)
 
     hygiene.apply = t.wrap("hygiene", hygiene.apply)

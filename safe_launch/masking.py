@@ -30,6 +30,7 @@ would hide ordinary words, and such a value has no secrecy to protect.
 """
 
 import contextlib
+import functools
 import json
 import logging
 import os
@@ -250,6 +251,8 @@ class Masker:
         self._names = frozenset()
         self._pattern = None
         self._lock = threading.Lock()
+        # register_launch's last ((spec, conf, options registered), DeclaredSecrets)
+        self.declared = (None, None)
 
     def add_secret(self, value):
         """Mask ``value`` from now on, in every form a message may show it in."""
@@ -335,7 +338,10 @@ class DeclaredSecrets:
         plain = {(None if g is None else _group(g), _key(n)) for g, n in plain} - self.keys
         self._plain = {k for k in plain if k[0] is not None}
         self._plain_anywhere = {n for g, n in plain if g is None} - self._anywhere
-        self._plain_flags = {n if g == "DEFAULT" else "%s_%s" % (g, n) for g, n in self._plain}
+
+    @functools.cached_property
+    def _plain_flags(self):         # only a flag's judgement needs them
+        return {n if g == "DEFAULT" else "%s_%s" % (g, n) for g, n in self._plain}
 
     def covers(self, group, name):
         """Whether option ``name`` of section/group ``group`` is declared secret."""
@@ -397,7 +403,7 @@ def declared_secrets(conf, secret_keys=(), plain_keys=()):
 
 
 def register_declared(masker, conf, argv=(), environ=None, file_sections=(), secret_keys=(),
-                      plain_keys=()):
+                      plain_keys=(), declared=None):
     """Register with ``masker`` every secret the launch is given; call it first.
 
     Right after the service's options are registered (before the argv
@@ -409,9 +415,11 @@ def register_declared(masker, conf, argv=(), environ=None, file_sections=(), sec
     file or a config-dir file), plus every URL password anywhere in them;
     each in all its :func:`quoted_forms`.  The declared options' names
     become secret keys for structured data.  ``conf`` None: heuristics only.
-    Returns the :class:`DeclaredSecrets` used.
+    Returns the :class:`DeclaredSecrets` used; ``declared``: that of an earlier call
+    with the same options registered (it is built from nearly a thousand of them).
     """
-    declared = declared_secrets(conf, secret_keys, plain_keys)
+    if declared is None:
+        declared = declared_secrets(conf, secret_keys, plain_keys)
     values = (secret_values_from_argv(argv, declared)
               | secret_values_from_env(environ, declared))
     for sections in file_sections:
@@ -424,12 +432,20 @@ def register_declared(masker, conf, argv=(), environ=None, file_sections=(), sec
 def register_launch(masker, spec, conf, argv, environ, records=()):
     """:func:`register_declared` for a launch of ``spec`` (and a reload): the
     secrets of ``argv``, ``environ`` and the accepted files ``records``, with
-    the options ``spec``'s namespaces declare (``conf`` None: not loaded yet)."""
+    the options ``spec``'s namespaces declare (``conf`` None: not loaded yet).
+    The declared options are those of the last call until more are registered
+    (a reload comes after the service's libraries registered theirs)."""
     from safe_launch import configfiles
     from safe_launch import validate
-    return register_declared(masker, conf, argv, environ, configfiles.sections_of(records),
-                             secret_keys=validate.known_secret_keys(spec),
-                             plain_keys=validate.known_plain_keys(spec))
+    options = (spec, conf, conf and len(validate.registered_opts(conf)))
+    last, declared = masker.declared
+    same = last is not None and all(a is b or a == b for a, b in zip(last, options))
+    declared = register_declared(masker, conf, argv, environ, configfiles.sections_of(records),
+                                 secret_keys=validate.known_secret_keys(spec),
+                                 plain_keys=validate.known_plain_keys(spec),
+                                 declared=declared if same else None)
+    masker.declared = (options, declared)
+    return declared
 
 
 _NOTHING_DECLARED = DeclaredSecrets()

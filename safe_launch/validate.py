@@ -80,7 +80,13 @@ def registered_opts(conf):
     ``secret`` and ``deprecated_opts``): this uses the private
     ``ConfigOpts._all_opt_infos()`` (pinned in tests/unit/test_internals.py).
     """
-    return [(group.name if group is not None else "DEFAULT", info["opt"])
+    return [(group, opt) for group, opt, _ in registered_infos(conf)]
+
+
+def registered_infos(conf):
+    """``(group, opt, cli)``: :func:`registered_opts` with whether each is a command
+    line option."""
+    return [(group.name if group is not None else "DEFAULT", info["opt"], bool(info["cli"]))
             for info, group in conf._all_opt_infos()]
 
 
@@ -136,7 +142,8 @@ def eager_check(conf, files=(), allow_config_source=None, values=None):
         allow_config_source = bool(_safe_launch_opt(conf, "allow_config_source", False))
     with masking.quiet_reads():
         errors, warnings, env_sources = _read_all(conf, files,
-                                                  [] if values is None else values)
+                                                  [] if values is None else values,
+                                                  read_every=allow_config_source)
     if not allow_config_source:
         try:
             config_source = conf.config_source
@@ -149,11 +156,52 @@ def eager_check(conf, files=(), allow_config_source=None, values=None):
     return ValidationReport(tuple(errors), tuple(warnings), tuple(env_sources))
 
 
-def _read_all(conf, files, values):
-    """(errors, warnings, env sources) from reading every registered option;
-    ``values`` gets ``(opt, value)`` of each option that could be read."""
+def _given_keys(files, environ):
+    """Every ``(section, key)`` the operator gave a value to, normalized (lower case,
+    ``-`` as ``_``): the keys of ``files`` and the ``OS_<GROUP>__<OPT>`` variables.
+    None when some file cannot be split into keys (then every option is read)."""
+    given = set()
+    for f in _readable(files):
+        try:
+            sections = configfiles.read_sections(f)
+        except ValueError:
+            return None
+        given.update((_norm(s), _key(k)) for s, keys in sections.items() for k in keys)
+    for name in environ:
+        group, sep, key = name[3:].partition("__") if name.startswith("OS_") else ("", "", "")
+        if sep:
+            given.add((_norm(group), _key(key)))
+    return given
+
+
+def _key(name):
+    return name.lower().replace("-", "_")
+
+
+def _needs_reading(group, opt, given):
+    """Whether reading ``opt`` of ``group`` can find a problem or a secret the
+    operator gave.  An option no file or variable sets holds the default the
+    service's code gave it, so reading it only costs (nova registers over 800):
+    read are the options given a value (under any deprecated name too), those
+    whose default substitutes another option (``$state_path/...``), the command
+    line's (oslo.config keeps no keys for them) and the required ones."""
+    if given is None or opt.required or (isinstance(opt.default, str) and "$" in opt.default):
+        return True
+    names = {(_norm(group), _key(opt.dest))}
+    for d in opt.deprecated_opts:
+        names.add((_norm(d.group or group), _key(d.name or opt.dest)))
+    return not names.isdisjoint(given)
+
+
+def _read_all(conf, files, values, read_every):
+    """(errors, warnings, env sources) from reading every registered option that
+    :func:`_needs_reading`; ``values`` gets ``(opt, value)`` of each one read."""
     errors, warnings, env_sources = [], [], []
-    for group, opt in registered_opts(conf):
+    # A config_source's values come from elsewhere: no keys to go by.
+    given = None if read_every else _given_keys(files, os.environ)
+    for group, opt, cli in registered_infos(conf):
+        if not cli and not _needs_reading(group, opt, given):
+            continue
         name = opt.dest
         try:
             # What get_location() does, keeping the value it throws away:

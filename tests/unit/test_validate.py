@@ -319,3 +319,55 @@ def test_stale_data_is_checks_finding_not_the_launchs(tmp_path, monkeypatch):
         assert not any("gen_known_opts" in w.message for w in report.warnings)
     finally:
         validate.stale.cache_clear()
+
+
+# Only options given a value are read (the rest hold the code's defaults): every
+# way of giving one must count, or a bad value would pass unread.
+def _conf_with_deprecated(tmp_path, text, *extra):
+    conf = cfg.ConfigOpts()
+    conf.register_opts([
+        cfg.IntOpt("interval", deprecated_name="old_interval"),
+        cfg.IntOpt("moved", deprecated_group="legacy"),
+        cfg.IntOpt("with_dashes"),
+        cfg.IntOpt("derived", default="$interval"),
+        cfg.IntOpt("unset_and_fine", default=3),
+    ], group="grp")
+    path = tmp_path / "x.conf"
+    path.write_text(text)
+    conf(["--config-file", str(path)] + list(extra), default_config_files=[],
+         default_config_dirs=[])
+    return conf, str(path)
+
+
+@pytest.mark.parametrize("text, env, bad", [
+    ("[grp]\ninterval = abc\n", {}, {"interval", "derived"}),
+    ("[grp]\nold_interval = abc\n", {}, {"interval", "derived"}),
+    ("[legacy]\nmoved = abc\n", {}, {"moved"}),
+    ("[grp]\nwith-dashes = abc\n", {}, set()),    # not the option: an unknown key
+    ("[GRP]\nwith_dashes = abc\n", {}, {"with_dashes"}),
+    ("", {"OS_GRP__WITH_DASHES": "abc"}, {"with_dashes"}),
+    ("", {"OS_GRP__INTERVAL": "abc"}, {"interval", "derived"}),
+], ids=["name", "deprecated-name", "deprecated-group", "dashes", "group-case", "env",
+        "env-substituted"])
+def test_every_way_of_giving_a_value_is_read(tmp_path, monkeypatch, text, env, bad):
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    conf, path = _conf_with_deprecated(tmp_path, text)
+    # what oslo.config itself makes of it, option by option: the oracle
+    oracle = set()
+    for name in ("interval", "moved", "with_dashes", "derived", "unset_and_fine"):
+        try:
+            conf.grp[name]
+        except (ValueError, cfg.Error):
+            oracle.add(name)
+    assert oracle == bad
+    assert {p.option for p in validate.eager_check(conf, [path]).errors} == bad
+
+
+def test_a_config_dir_file_value_is_read(tmp_path):
+    conf, _ = _conf_with_deprecated(tmp_path, "")
+    (tmp_path / "d").mkdir()
+    (tmp_path / "d" / "10.conf").write_text("[grp]\nwith_dashes = abc\n")
+    conf, path = _conf_with_deprecated(tmp_path, "", "--config-dir", str(tmp_path / "d"))
+    files = [path, str(tmp_path / "d" / "10.conf")]
+    assert {p.option for p in validate.eager_check(conf, files).errors} == {"with_dashes"}
