@@ -485,18 +485,21 @@ def _option_values(conf):
 
 
 @contextlib.contextmanager
-def quiet_reads():
+def quiet_reads(loggers=("oslo_config.cfg",)):
     """Reading every value logs each deprecated name a $substitution uses, raw
     on stderr before oslo.log is set up: every full read of the options runs
-    under this (the validate phase reports deprecated names itself)."""
+    under this (the validate phase reports deprecated names itself).  Other
+    ``loggers`` for other lookups whose failures the caller reports itself."""
     def drop(record):
         return False
-    quiet = logging.getLogger("oslo_config.cfg")
-    quiet.addFilter(drop)
+    quiet = [logging.getLogger(name) for name in loggers]
+    for logger in quiet:
+        logger.addFilter(drop)
     try:
         yield
     finally:
-        quiet.removeFilter(drop)
+        for logger in quiet:
+            logger.removeFilter(drop)
 
 
 def secret_values_from_conf(conf):
