@@ -47,7 +47,9 @@ STEPS = (
               "launch.started"),
     ("hygiene", "process hygiene before the parse (umask, descriptors, environment, "
                 "identity, core dumps, no_new_privs, sys.path) and import-path integrity "
-                "of nova's whole import graph after create"),
+                "of nova's whole import graph after create (judged in a thread while "
+                "nova's pre-serve step waits on its thread pools: counted is what the "
+                "launch waits for its verdict after that step)"),
     ("parse", "safe_launch's part of the parse (pre-parse file problems, the checked "
               "bytes served to oslo.config)"),
     ("validate", "validate, typed checks included (file policy, every value, every key, "
@@ -68,6 +70,8 @@ REFERENCE = {
     "load_options": "importing nova.conf (stock imports it too)",
     "oslo_parse": "oslo.config's parse, CONF() (stock parses too)",
     "nova_create": "creating nova's service, `Service.create` (stock does it too)",
+    "before_serve": "nova's pre-serve step, `reset_all_executors()` (stock's serve "
+                    "does it too; the import paths are judged meanwhile)",
     "init_backend": "oslo.service's `init_backend`, loading the chosen backend (stock's "
                     "nova.monkey_patch calls it too)",
 }
@@ -133,7 +137,6 @@ def steps(conf_path, stock_modules):
     parse.load_options = t.wrap("load_options", parse.load_options)
     parse.call_parser = t.wrap("oslo_parse", parse.call_parser)
     validate.lazy_check = t.wrap("typed", validate.lazy_check)
-    hygiene.check_loaded = t.wrap("import_paths", hygiene.check_loaded)
     import oslo_service.backend
     oslo_service.backend.init_backend = t.wrap("init_backend",
                                                oslo_service.backend.init_backend)
@@ -146,8 +149,8 @@ def steps(conf_path, stock_modules):
     for method, label in (("open_trail", "trail"), ("move_trail", "trail"),
                           ("open_notifications", "notifications")):
         setattr(launch.sinks, method, t.wrap(label, getattr(launch.sinks, method)))
-    # Launch.run()'s prelude, then its phases up to the service's creation
-    # (run() would go on to serve and wait, and close the emitter).
+    # Launch.run()'s prelude, then its phases up to the service's creation and the
+    # serve phase's verdict before the fork (run() would go on to fork and wait).
     from safe_launch import sdnotify
     from safe_launch import serving
     from safe_launch import signals
@@ -157,13 +160,18 @@ def steps(conf_path, stock_modules):
     t.time("guard", signals.install_early)
     for phase, step in (("guard", launch.guard), ("parse", launch.parse),
                         ("validate", launch.validate), ("workers", launch.workers),
-                        ("patching", launch.patching), ("notifications", launch.open_sinks),
+                        ("patching", launch.patching),
+                        ("notifications", lambda: launch.sinks.open_notifications(launch.conf)),
                         ("create", launch.create)):
         launch.phase = phase
         if phase == "create":       # imports the backend: only once patching chose it
             from safe_launch import service
             service.create = t.wrap("nova_create", service.create)
         t.time(phase, step)
+    # The serve phase's start: nova's pre-serve step, then the import-path verdict.
+    from safe_launch import adapters
+    t.time("before_serve", adapters.of(spec).before_serve)
+    t.time("import_paths", launch.imports_checked)
     t.ns["hygiene"] += t.ns["import_paths"]
     t.ns["validate"] += t.ns["typed"]
     imports = launch.decisions.get("imports")

@@ -286,6 +286,17 @@ def _user_name(uid):
         return None
 
 
+def check_loaded_meanwhile(settings, modules, spec, kernel):
+    """:func:`check_loaded` in a thread of its own, while the service's pre-serve
+    step waits (nova joins its thread pools before it forks: about a second, the
+    main thread idle); returns the call that waits for the verdict, which the
+    serve phase makes before any worker forks."""
+    from safe_launch import native
+    modules = dict(modules)     # as loaded now; the main thread goes on importing
+    return native.background(lambda: check_loaded(settings, modules, spec, kernel),
+                             "safe_launch-import-paths")
+
+
 def check_loaded(settings, modules, spec, kernel):
     """The import-path rule over ``modules`` ({name: module}) loaded now; None when off.
 

@@ -1,9 +1,7 @@
-"""The launch: guard argv -> parse -> validate -> workers -> patching -> sinks -> create
--> serve -> wait, each a direct call to the module that decides it, which returns a
-frozen decision record; this module runs them in order, sends each decision through
-the one emitter, and turns every failure into one line on stderr, one ``launch.failed``
-event and one exit code (:mod:`safe_launch.errors`).  Sinks: :mod:`safe_launch.sinks`;
-the created service's life: :mod:`safe_launch.serving`."""
+"""The launch: guard -> parse -> validate -> workers -> patching -> sinks -> create ->
+serve -> wait, each a direct call to the module deciding it (a frozen decision record,
+sent through the one emitter); every failure is one stderr line, one ``launch.failed``
+event, one exit code (:mod:`safe_launch.errors`).  See :mod:`safe_launch.serving`."""
 
 import dataclasses
 import os
@@ -17,11 +15,8 @@ from safe_launch.sinks import Sinks, identity
 
 
 class Launch:
-    """One launch of one service; ``until`` stops early (``safe-launch check``).
-
-    ``process_hygiene`` False: the process is not changed (umask, descriptors,
-    identity...: :mod:`safe_launch.hygiene`), for a caller that runs a launch
-    inside a process of its own, such as a test runner."""
+    """One launch of one service; ``until`` stops early (``safe-launch check``);
+    ``process_hygiene`` False leaves the process as it is (a test runner's, say)."""
 
     def __init__(self, spec, argv, until=None, sinks=None, process_hygiene=True):
         from safe_launch import masking
@@ -44,6 +39,7 @@ class Launch:
         self.debug = any(a in ("--debug", "-d") for a in self.argv)
         self.decisions = {}
         self.files = []             # the records of the files the command line selects
+        self.imports = lambda: None     # the import-path verdict's wait, from create
         self.serving = None         # the service's life, once run() begins
 
     def run(self):
@@ -56,11 +52,11 @@ class Launch:
         self.emitter.on_sink_change = lambda name, failing: self.serving.on_change()
         try:
             signals.install_early()
-            for phase, step in (("guard", self.guard), ("parse", self.parse),
-                                ("validate", self.validate), ("workers", self.workers),
-                                ("patching", self.patching), ("sinks", self.open_sinks),
-                                ("create", self.create), ("serve", self.serve),
-                                ("wait", self.wait)):
+            for phase, step in (
+                    ("guard", self.guard), ("parse", self.parse), ("validate", self.validate),
+                    ("workers", self.workers), ("patching", self.patching),
+                    ("sinks", lambda: self.sinks.open_notifications(self.conf)),
+                    ("create", self.create), ("serve", self.serve), ("wait", self.wait)):
                 self.phase = phase
                 step()
                 if phase == self.until:
@@ -210,9 +206,6 @@ class Launch:
         from safe_launch import patching
         self.decide("patching", events.PATCHING_APPLIED, patching.phase(self.spec, self.conf))
 
-    def open_sinks(self):
-        self.sinks.open_notifications(self.conf)
-
     def create(self):
         from safe_launch import hygiene
         from safe_launch import patching
@@ -220,13 +213,18 @@ class Launch:
         with self.serving.master_start_deadline():
             self.serving.server, decision = service.create(self.spec, self.conf)
         patching.verify(self.decisions["patching"])
-        imports = self.hygiene and hygiene.check_loaded(self.hygiene, sys.modules, self.spec,
-                                                        self.kernel)
+        self.decide("create", events.SERVICE_CREATED, decision)
+        if self.hygiene:
+            self.imports = hygiene.check_loaded_meanwhile(self.hygiene, sys.modules,
+                                                          self.spec, self.kernel)
+
+    def imports_checked(self):
+        """The import-path verdict (judged since create), before any worker forks."""
+        imports = self.imports()
         if imports is not None:
             self.decide("imports", events.IMPORTS_CHECKED, imports)
             if not imports.ok:
                 raise config_error(list(imports.problems))
-        self.decide("create", events.SERVICE_CREATED, decision)
 
     def serve(self):
         from safe_launch import service
@@ -234,7 +232,8 @@ class Launch:
         serving, reports = self.serving, supervise.WorkerReports()
         monitor = serving.monitor_for(reports)
         serving.backend = service.serve(self.spec, serving.server,
-                                        self.decisions["workers"].effective, self.conf, reports)
+                                        self.decisions["workers"].effective, self.conf, reports,
+                                        before_launch=self.imports_checked)
         supervise.guard_forks(signals.manager_of(serving.backend), serving.on_fork_refused)
         signals.adopt(serving.backend, serving.on_stop, lambda: serving.on_reload(
             self.register_secrets))

@@ -16,3 +16,25 @@ def module(name):
     is loaded; the module itself before that)."""
     patcher = sys.modules.get("eventlet.patcher")
     return patcher.original(name) if patcher else importlib.import_module(name)
+
+
+def background(fn, name):
+    """``fn()`` started in a real thread (eventlet's or not); returns the call that
+    waits for it and returns what it returned, or raises what it raised."""
+    threading = module("threading")
+    outcome = {}
+
+    def run():
+        try:
+            outcome["result"] = fn()
+        except BaseException as exc:        # for the waiter to raise
+            outcome["error"] = exc
+    thread = threading.Thread(target=run, name=name, daemon=True)
+    thread.start()
+
+    def wait():
+        thread.join()
+        if "error" in outcome:
+            raise outcome["error"]
+        return outcome["result"]
+    return wait

@@ -108,9 +108,9 @@ class ReportingService(oslo_service.ServiceBase):
         self.inner.reset()
 
 
-def serve(spec, server, workers, conf, reports):
-    """The adapter's pre-serve step, then launch: fork the workers, or serve in
-    this process when ``workers`` is 1 (the project's serve()).
+def serve(spec, server, workers, conf, reports, before_launch=lambda: None):
+    """The adapter's pre-serve step, ``before_launch()``, then launch: fork the
+    workers, or serve in this process when ``workers`` is 1 (the project's serve()).
 
     The launcher leads its own process group first, before the backend's
     manager exists: see :func:`safe_launch.signals.own_process_group`.
@@ -119,6 +119,7 @@ def serve(spec, server, workers, conf, reports):
     from safe_launch import signals
 
     adapters.of(spec).before_serve()
+    before_launch()
     signals.own_process_group()
     wrapped = ReportingService(server, reports, debug=conf.debug)
     return oslo_service.launch(conf, wrapped, workers=workers, restart_method="mutate",

@@ -257,6 +257,35 @@ def test_the_service_scope_judges_every_directory_but_only_the_services_files():
                                 specs.NOVA_SCHEDULER, FakeKernel()) is None
 
 
+def test_loaded_modules_are_judged_in_a_thread_as_they_were_at_the_call():
+    """The create phase starts the judgement; the serve phase waits for it before
+    forking: modules loaded meanwhile are not in it, a failure is raised at the wait."""
+    import threading
+    release = threading.Event()
+
+    class SlowKernel(FakeKernel):
+        def stat(self, path):
+            release.wait(10)        # the judgement runs while the caller goes on
+            return st(0o666, 0, stat.S_IFREG)
+    modules = {"nova.x": types.SimpleNamespace(__file__="/s/nova/x.py")}
+    wait = hygiene.check_loaded_meanwhile(hygiene.Settings(), modules, specs.NOVA_SCHEDULER,
+                                          SlowKernel())
+    modules["nova.later"] = types.SimpleNamespace(__file__="/s/later/y.py")
+    release.set()
+    checked = wait()
+    assert checked.modules == 1 and not checked.ok
+    assert [p[0].split(" is ")[0] for p in checked.problems] == ["module file /s/nova/x.py",
+                                                              "module directory /s/nova"]
+
+    class BrokenKernel(FakeKernel):
+        def stat(self, path):
+            raise RuntimeError("stat exploded")
+    wait = hygiene.check_loaded_meanwhile(hygiene.Settings(), modules, specs.NOVA_SCHEDULER,
+                                          BrokenKernel())
+    with pytest.raises(RuntimeError, match="stat exploded"):
+        wait()
+
+
 def test_the_kernel_reads_a_fake_proc_tree(tmp_path):
     fd = tmp_path / "proc" / "self" / "fd"
     fd.mkdir(parents=True)
