@@ -293,8 +293,7 @@ def check_loaded_meanwhile(settings, modules, spec, kernel):
     serve phase makes before any worker forks."""
     from safe_launch import native
     modules = dict(modules)     # as loaded now; the main thread goes on importing
-    return native.background(lambda: check_loaded(settings, modules, spec, kernel),
-                             "safe_launch-import-paths")
+    return native.background(lambda: check_loaded(settings, modules, spec, kernel))
 
 
 def check_loaded(settings, modules, spec, kernel):

@@ -274,8 +274,8 @@ def test_loaded_modules_are_judged_in_a_thread_as_they_were_at_the_call():
     release.set()
     checked = wait()
     assert checked.modules == 1 and not checked.ok
-    assert [p[0].split(" is ")[0] for p in checked.problems] == ["module file /s/nova/x.py",
-                                                              "module directory /s/nova"]
+    assert [p[0].split(" is ")[0] for p in checked.problems] == [
+        "module file /s/nova/x.py", "module directory /s/nova"]
 
     class BrokenKernel(FakeKernel):
         def stat(self, path):
