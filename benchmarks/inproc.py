@@ -168,7 +168,8 @@ def steps(conf_path, stock_modules):
             from safe_launch import service
             service.create = t.wrap("nova_create", service.create)
         t.time(phase, step)
-    # The serve phase's start: nova's pre-serve step, then the import-path verdict.
+    # The serve phase's start: nova's pre-serve step, then the import-path verdict
+    # (the collector's one collection and freeze too: safe_launch.heap).
     from safe_launch import adapters
     t.time("before_serve", adapters.of(spec).before_serve)
     t.time("import_paths", launch.imports_checked)

@@ -77,6 +77,7 @@ class Launch:
         except BaseException as exc:
             return self.failed(LaunchError(classify(exc), describe(exc)), exc)
         finally:
+            self.serving.heap.restore()
             self.emitter.close()
 
     def failed(self, error, exc=None):
@@ -217,10 +218,12 @@ class Launch:
         if self.hygiene:
             self.imports = hygiene.check_loaded_meanwhile(self.hygiene, sys.modules,
                                                           self.spec, self.kernel)
+        self.serving.heap.collect_meanwhile(self.decisions["patching"].backend)
 
     def imports_checked(self):
         """The import-path verdict (judged since create), before any worker forks."""
         imports = self.imports()
+        self.serving.heap.before_fork()
         if imports is not None:
             self.decide("imports", events.IMPORTS_CHECKED, imports)
             if not imports.ok:

@@ -16,6 +16,7 @@ import time
 import types
 
 from safe_launch import events
+from safe_launch import heap
 from safe_launch import native
 from safe_launch import signals
 from safe_launch.errors import ExitCode, LaunchError
@@ -40,6 +41,7 @@ class Serving:
         self.start_waiting_for = None
         self.reload_waiting_for = None
         self.start_began = None         # when the start deadline began (create)
+        self.heap = heap.Paused()       # the collector, until the fork
 
     def stopping(self):
         """From now on the service is stopping: no more STATUS= updates."""
