@@ -2,7 +2,7 @@
 
 oslo.config checks a value only when it is first read (``[scheduler] workers
 = abc`` fails after database access, one error at a time) and ignores keys no
-option matches.  :func:`eager_check` reads every registered option now and
+option matches.  :func:`eager_check` reads every option given a value now and
 collects every error; :func:`unknown_keys` compares every (section, key) of
 the loaded files, and every ``OS_<GROUP>__<OPT>`` variable, with the options
 known for the service; :func:`config_source_check` catches ``config_source``
@@ -127,7 +127,7 @@ def _error_message(opt, exc):
 
 
 def eager_check(conf, files=(), allow_config_source=None, values=None):
-    """Read every registered option of ``conf`` (parsed) and report every problem.
+    """Read every option of ``conf`` (parsed) given a value and report every problem.
 
     ``files``: the loaded config files (paths or FileRecords), only to name
     the file a bad value came from.  ``allow_config_source``: default
