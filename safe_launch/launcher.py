@@ -22,22 +22,18 @@ class Launch:
         from safe_launch import masking
         from safe_launch import procctl
         self.kernel = procctl.Kernel()
-        # Before the launcher opens any: the descriptors inherited at exec.
-        self.inherited_fds = self.kernel.open_fds()
+        self.inherited_fds = self.kernel.open_fds()     # at exec: before the launcher opens any
         self.hygiene = None         # the hygiene options, read before the parse
         self.process_hygiene = process_hygiene
-        self.spec = spec
-        self.argv = list(argv)
-        self.until = until
+        self.spec, self.argv, self.until = spec, list(argv), until
         self.masker = masking.Masker()
         self.conf = None
         self.register_secrets(())
         self.emitter = events.Emitter([events.ConsoleSink(spec.prog)] if sinks is None
                                       else sinks, mask=self.masker.mask)
         self.sinks = Sinks(self.emitter, spec, checking=until is not None)
-        self.phase = "guard"
+        self.phase, self.decisions = "guard", {}
         self.debug = any(a in ("--debug", "-d") for a in self.argv)
-        self.decisions = {}
         self.files = []             # the records of the files the command line selects
         self.imports = lambda: None     # the import-path verdict's wait, from create
         self.serving = None         # the service's life, once run() begins
@@ -234,9 +230,10 @@ class Launch:
         from safe_launch import supervise
         serving, reports = self.serving, supervise.WorkerReports()
         monitor = serving.monitor_for(reports)
-        serving.backend = service.serve(self.spec, serving.server,
-                                        self.decisions["workers"].effective, self.conf, reports,
-                                        before_launch=self.imports_checked)
+        with serving.master_start_deadline("serve"):     # nova's pre-serve step, the verdict
+            serving.backend = service.serve(self.spec, serving.server,
+                                            self.decisions["workers"].effective, self.conf,
+                                            reports, before_launch=self.imports_checked)
         supervise.guard_forks(signals.manager_of(serving.backend), serving.on_fork_refused)
         signals.adopt(serving.backend, serving.on_stop, lambda: serving.on_reload(
             self.register_secrets))

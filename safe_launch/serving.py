@@ -51,8 +51,10 @@ class Serving:
     # -- the start deadline ----------------------------------------------------
 
     @contextlib.contextmanager
-    def master_start_deadline(self):
-        """The start deadline's first part: the service's creation, in the master.
+    def master_start_deadline(self, phase="create"):
+        """The start deadline's first part: the service's creation, in the master,
+        then (``phase`` "serve") the project's pre-serve step up to the launch
+        (nova joins its thread pools, which a hung database can hold forever).
 
         nova's scheduler reads the API database while it is created, before
         any worker is forked: a database that is down there waits out
@@ -64,21 +66,22 @@ class Serving:
         """
         from safe_launch import supervise
         threading = native.module("threading")
-        self.start_began = time.monotonic()
-        done, lock = threading.Event(), threading.Lock()
+        if self.start_began is None:
+            self.start_began = time.monotonic()
+        done, lock, timeout = threading.Event(), threading.Lock(), self.start_time_left()
 
         def waiting(kind, what):
             self.start_waiting_for = what
             self.notifier.status("starting: waiting for %s" % what)
 
         def expire():
-            if done.wait(self.conf.safe_launch.start_timeout):
+            if done.wait(timeout):
                 return
             with lock:
                 if done.is_set():
                     return
                 self.fail(LaunchError(ExitCode.TEMPFAIL, self.start_timeout_message(),
-                                      phase="create"))
+                                      phase=phase))
                 self.emitter.close()
                 os._exit(ExitCode.TEMPFAIL)     # the main thread is stuck in the backend
         supervise.report_waiting(types.SimpleNamespace(send=waiting), threading.get_ident(),
