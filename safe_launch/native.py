@@ -20,7 +20,8 @@ def module(name):
 
 def background(fn):
     """``fn()`` started in a real thread (eventlet's or not); returns the call that
-    waits for it and returns what it returned, or raises what it raised.
+    waits for it and returns what it returned, or raises what it raised.  Run here,
+    at once, when the OS refuses another thread.
 
     ``_thread``, not ``threading``: ``Thread.start()`` waits until the new thread
     runs, which then keeps the GIL for a whole switch interval (5 ms) before the
@@ -38,7 +39,10 @@ def background(fn):
             outcome["error"] = exc
         finally:
             done.release()
-    thread.start_new_thread(run, ())
+    try:
+        thread.start_new_thread(run, ())
+    except RuntimeError:        # the OS refuses a thread (pids.max): the same work, inline
+        run()
 
     def wait():
         with done:

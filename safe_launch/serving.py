@@ -84,9 +84,16 @@ class Serving:
                                       phase=phase))
                 self.emitter.close()
                 os._exit(ExitCode.TEMPFAIL)     # the main thread is stuck in the backend
-        supervise.report_waiting(types.SimpleNamespace(send=waiting), threading.get_ident(),
-                                 done)
-        threading.Thread(target=expire, name="safe_launch-start-deadline", daemon=True).start()
+        # A process the OS refuses another thread (pids.max, RLIMIT_NPROC) still starts:
+        # the helpers are left out, never the cause of the failure (the monitor and
+        # the workers' reports judge what follows).
+        try:
+            supervise.report_waiting(types.SimpleNamespace(send=waiting),
+                                     threading.get_ident(), done)
+            threading.Thread(target=expire, name="safe_launch-start-deadline",
+                             daemon=True).start()
+        except RuntimeError:        # "can't start new thread"
+            pass
         try:
             yield
         finally:

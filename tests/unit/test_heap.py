@@ -55,3 +55,19 @@ def test_a_launch_that_ends_early_leaves_the_collector_as_it_found_it():
     gc.enable()
     heap.Paused().restore()
     assert gc.isenabled()
+
+
+def test_work_meant_for_a_thread_runs_inline_when_the_os_refuses_one(monkeypatch):
+    """pids.max reached: the launcher's helper work must not be what fails the launch."""
+    import _thread
+    from safe_launch import native
+
+    def refuse(*args):
+        raise RuntimeError("can't start new thread")
+    fake = type("FakeThread", (), {"allocate_lock": staticmethod(_thread.allocate_lock),
+                                   "start_new_thread": staticmethod(refuse)})
+    monkeypatch.setattr(native, "module", lambda name: fake)
+    assert native.background(lambda: 42)() == 42
+    broken = native.background(lambda: 1 / 0)
+    with pytest.raises(ZeroDivisionError):
+        broken()
