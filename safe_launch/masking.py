@@ -235,7 +235,7 @@ def _forms(value):
     return {"'%s'" % inner, '"%s"' % inner}
 
 
-def _key(name):
+def option_key(name):
     """An option, key or flag name as compared with declared names."""
     return name.lower().lstrip("-").replace("-", "_")
 
@@ -274,11 +274,11 @@ class Masker:
     def declare_names(self, names):
         """Treat keys and flags named ``names`` (declared secret) as secret names too."""
         with self._lock:
-            self._names = self._names | {_key(name) for name in names}
+            self._names = self._names | {option_key(name) for name in names}
 
     def is_secret_key(self, name):
         """Whether structured data under ``name`` is secret (heuristic or declared)."""
-        return is_secret_name(name) or _key(name) in self._names
+        return is_secret_name(name) or option_key(name) in self._names
 
     def _is_secret_flag(self, item):
         return (isinstance(item, str) and item.startswith("-") and "=" not in item
@@ -312,7 +312,7 @@ def mask(value):
 _HEURISTICS = Masker()
 
 
-def _group(group):
+def group_key(group):
     """A section or group name as oslo.config matches it (DEFAULT exactly)."""
     return "DEFAULT" if group in (None, "DEFAULT") else group.lower()
 
@@ -331,11 +331,11 @@ class DeclaredSecrets:
     """
 
     def __init__(self, keys=(), plain=()):
-        self.keys = frozenset((None if g is None else _group(g), _key(n)) for g, n in keys)
+        self.keys = frozenset((None if g is None else group_key(g), option_key(n)) for g, n in keys)
         self._flags = {n if g == "DEFAULT" else "%s_%s" % (g, n)
                        for g, n in self.keys if g is not None}
         self._anywhere = {n for g, n in self.keys if g is None}
-        plain = {(None if g is None else _group(g), _key(n)) for g, n in plain} - self.keys
+        plain = {(None if g is None else group_key(g), option_key(n)) for g, n in plain} - self.keys
         self._plain = {k for k in plain if k[0] is not None}
         self._plain_anywhere = {n for g, n in plain if g is None} - self._anywhere
 
@@ -345,22 +345,22 @@ class DeclaredSecrets:
 
     def covers(self, group, name):
         """Whether option ``name`` of section/group ``group`` is declared secret."""
-        name = _key(name)
-        return (_group(group), name) in self.keys or name in self._anywhere
+        name = option_key(name)
+        return (group_key(group), name) in self.keys or name in self._anywhere
 
     def holds_secret(self, group, name):
         """Whether the value of ``name`` in section/group ``group`` is a secret:
         declared so, or not a known option and secret-named."""
         if self.covers(group, name):
             return True
-        key = _key(name)
-        if (_group(group), key) in self._plain or key in self._plain_anywhere:
+        key = option_key(name)
+        if (group_key(group), key) in self._plain or key in self._plain_anywhere:
             return False
         return is_secret_name(name)
 
     def flag(self, option_string):
         """Whether ``--group-name`` (any spelling) names a declared-secret option."""
-        flag = _key(option_string)
+        flag = option_key(option_string)
         return flag in self._flags or any(flag == n or flag.endswith("_" + n)
                                           for n in self._anywhere)
 
@@ -368,7 +368,7 @@ class DeclaredSecrets:
         """:meth:`holds_secret` for a command-line flag (``--group-name``)."""
         if self.flag(option_string):
             return True
-        if _key(option_string) in self._plain_flags:
+        if option_key(option_string) in self._plain_flags:
             return False
         return is_secret_name(option_string)
 
@@ -439,7 +439,8 @@ def register_launch(masker, spec, conf, argv, environ, records=()):
     from safe_launch import validate
     options = (spec, conf, conf and len(validate.registered_opts(conf)))
     last, declared = masker.declared
-    same = last is not None and all(a is b or a == b for a, b in zip(last, options))
+    # the same ConfigOpts object (never ==: a Mapping compares every value)
+    same = last is not None and last[0] == spec and last[1] is conf and last[2] == options[2]
     declared = register_declared(masker, conf, argv, environ, configfiles.sections_of(records),
                                  secret_keys=validate.known_secret_keys(spec),
                                  plain_keys=validate.known_plain_keys(spec),
@@ -600,7 +601,7 @@ def _continued_secrets(section, value, declared):
             name = name.strip()
             if eq and rest.strip() and name and (
                     declared.holds_secret(section, name)
-                    or any(_key(name) == n for _, n in declared.keys)):
+                    or any(option_key(name) == n for _, n in declared.keys)):
                 found.add(rest.strip())
                 break
     return found

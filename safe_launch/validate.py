@@ -68,9 +68,7 @@ class ValidationReport:
                                 self.env_sources + other.env_sources)
 
 
-def _norm(group):
-    """A section or group name as oslo.config matches it (DEFAULT exactly)."""
-    return "DEFAULT" if group in (None, "DEFAULT") else group.lower()
+_norm = masking.group_key      # a section or group name as oslo.config matches it
 
 
 def registered_opts(conf):
@@ -166,16 +164,13 @@ def _given_keys(files, environ):
             sections = configfiles.read_sections(f)
         except ValueError:
             return None
-        given.update((_norm(s), _key(k)) for s, keys in sections.items() for k in keys)
+        given.update((_norm(s), masking.option_key(k))
+                     for s, keys in sections.items() for k in keys)
     for name in environ:
         group, sep, key = name[3:].partition("__") if name.startswith("OS_") else ("", "", "")
         if sep:
-            given.add((_norm(group), _key(key)))
+            given.add((_norm(group), masking.option_key(key)))
     return given
-
-
-def _key(name):
-    return name.lower().replace("-", "_")
 
 
 def _needs_reading(group, opt, given):
@@ -187,9 +182,9 @@ def _needs_reading(group, opt, given):
     line's (oslo.config keeps no keys for them) and the required ones."""
     if given is None or opt.required or (isinstance(opt.default, str) and "$" in opt.default):
         return True
-    names = {(_norm(group), _key(opt.dest))}
+    names = {(_norm(group), masking.option_key(opt.dest))}
     for d in opt.deprecated_opts:
-        names.add((_norm(d.group or group), _key(d.name or opt.dest)))
+        names.add((_norm(d.group or group), masking.option_key(d.name or opt.dest)))
     return not names.isdisjoint(given)
 
 
