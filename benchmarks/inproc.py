@@ -37,7 +37,7 @@ LAUNCH_MODULES = (
     "safe_launch.sdnotify", "safe_launch.journal", "safe_launch.spec", "safe_launch.crashloop",
     "safe_launch.supervise", "safe_launch.patching", "safe_launch.reload", "safe_launch.cadf",
     "safe_launch.hygiene", "safe_launch.procctl", "safe_launch.importpaths",
-    "safe_launch.service",
+    "safe_launch.service", "safe_launch.recordtype", "safe_launch.heap", "safe_launch.native",
 )
 # step -> what it is, for the report; the order is the launch's.
 STEPS = (

@@ -480,6 +480,8 @@ def report(ctx):
         "%s %.1f ms" % (inproc.REFERENCE[k], v) for k, v in st["reference"].items())
       + ". Audit records written up to the service's creation: %d.\n" % st["records"])
 
+    out.extend(before_after(ctx.get("before"), st, fake, rss_master))
+
     it = ctx["importtime"]
     w("## Import cost by module (`python -X importtime`, ms)\n")
     w("`python -X importtime -c 'import M'` in a fresh interpreter for safe_launch and each "
@@ -546,6 +548,56 @@ def report(ctx):
              if seg else ""))
     w(END)
     return "\n".join(out) + "\n", misses
+
+
+def before_after(before, st, fake, rss_master):
+    """Lines of the section that sets this run's figures beside those of the commit
+    just before the structure work (benchmarks/results/before-structure.json)."""
+    if not before:
+        return []
+    seg = segments(fake)
+    now = {"time_to_ready_ratio": med(judged(fake, "t_row")[0]),
+           "master_before_reset_ms": seg[0][3] if seg else None,
+           "reset_and_fork_ms": seg[1][3] if seg else None,
+           "after_fork_ms": seg[2][3] + seg[3][3] if seg else None,
+           "rss_master_mib": med(rss_master) / 1024 if rss_master else None,
+           "hardening_ms": st["total"]}
+    rows = [("time to ready (services row, fake:/, idle), median per-pair safe/stock",
+             "time_to_ready_ratio", "%.3f"),
+            ("master from exec to nova's executor reset, median per-pair safe - stock (ms)",
+             "master_before_reset_ms", "%+.0f"),
+            ("the executor reset and fork, median per-pair safe - stock (ms)",
+             "reset_and_fork_ms", "%+.0f"),
+            ("after the fork to the services row, median per-pair safe - stock (ms)",
+             "after_fork_ms", "%+.0f"),
+            ("master RSS, median per-pair safe - stock (MiB)", "rss_master_mib", "%+.2f"),
+            ("the whole in-process hardening, first call (ms; each benchmark's own harness, "
+             "see below)", "hardening_ms", "%.1f")]
+    out = ["## Before and after the structure work (issue 17)\n",
+           "The same figures from the commit just before the structure work, %s, measured "
+           "with that commit's own benchmark on this machine (%s, `%s`; "
+           "`benchmarks/results/before-structure.json`). The launch pairs, the log-line "
+           "segments and the memory samples are measured the same way in both benchmarks; "
+           "lower is better in every row.\n"
+           % (before["commit"], before["date"], before["command"]),
+           "| figure | before (%s) | now | |\n|---|---|---|---|" % before["commit"]]
+    for label, key, form in rows:
+        was, now_value = before.get(key), now[key]
+        if was is None or now_value is None:
+            continue
+        shown = (form % was, form % now_value)
+        change = ("unchanged" if shown[0] == shown[1] else
+                  "better" if now_value < was else "**worse**")
+        out.append("| %s | %s | %s | %s |" % ((label,) + shown + (change,)))
+    out.append("\nThe hardening row is each benchmark's own: before, %s; now, the per-step "
+               "table above (safe_launch's import included). Between the two commits came "
+               "the structure work and the launch-cost work of issue 18 (validate reads only "
+               "given values, the import-path check in a thread, the collector paused while "
+               "the master starts, shared record methods), so the rows show the launch path "
+               "as a whole, not the structure work alone. Memory is not a phase cost; its row "
+               "is there to show it too, judged by its own target (+5 MiB).\n"
+               % before["hardening_how"])
+    return out
 
 
 def write(path, section):

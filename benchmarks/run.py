@@ -188,6 +188,15 @@ def series(name, pairs, template, workdir, env, transport_url, pinger=None, warm
     return results
 
 
+def before_structure():
+    """The figures of the commit before the structure work, to set beside this run's."""
+    try:
+        with open(os.path.join(ROOT, "benchmarks", "results", "before-structure.json")) as f:
+            return json.load(f)
+    except FileNotFoundError:
+        return None
+
+
 # -- safe-launch check against oslo-config-validator -------------------------------------
 
 def full_sample(directory, env):
@@ -491,7 +500,7 @@ def main(argv=None):
     given = sys.argv[1:] if argv is None else argv
     ctx = {"command": " ".join(["bash tools/bench.sh"] + list(given)),
            "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M"),
-           "load": []}
+           "load": [], "before": before_structure()}
     rabbit = pinger = busy = None
     try:
         ctx["machine"] = machine()

@@ -24,6 +24,7 @@ import unicodedata
 from oslo_config import cfg
 
 from safe_launch.errors import NOT_SHOWN
+from safe_launch import recordtype
 
 # oslo.config's own options; the CLI opts the caller passes cannot replace them.
 _BUILTIN = (
@@ -44,8 +45,7 @@ _BIDI = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
 _NEGATIVE_NUMBER = re.compile(r"^-\d+$|^-\d*\.\d+$")
 
 
-@dataclasses.dataclass(frozen=True)
-class ArgvDecision:
+class ArgvDecision(recordtype.Frozen):
     """What the guard decided about one command line.
 
     ``options`` maps each option's key (its dest, ``group.dest`` for an option
@@ -71,8 +71,7 @@ class ArgvDecision:
         return "argv: accepted (%s)" % names
 
 
-@dataclasses.dataclass(frozen=True)
-class _Spec:
+class _Spec(recordtype.Frozen):
     key: str
     canonical: str       # the option string written to the canonical argv
     action: str          # "value", "path", "true", "false" or "flag"

@@ -27,7 +27,6 @@ and names it in ``recovered_fragment``.  A failed write raises (the emitter
 counts it) and the next successful one is preceded by an ``audit.gap`` record.
 """
 
-import dataclasses
 import errno
 import fcntl
 import functools
@@ -42,6 +41,7 @@ import weakref
 from safe_launch.errors import ExitCode
 from safe_launch.errors import LaunchError
 from safe_launch.events import utc_now
+from safe_launch import recordtype
 
 SCHEMA = "safe-launch-audit/1"
 ANCHOR_SCHEMA = "safe-launch-audit-anchor/1"
@@ -406,8 +406,7 @@ def _reopen(ref):
         pass                                    # handle() retries and counts the loss
 
 
-@dataclasses.dataclass(frozen=True)
-class VerifyResult:
+class VerifyResult(recordtype.Frozen):
     ok: bool
     records: int                 # whole, valid records read before any problem
     first_bad_seq: int | None = None

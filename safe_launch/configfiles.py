@@ -51,6 +51,7 @@ from oslo_config import cfg
 from oslo_config import iniparser
 
 from safe_launch.errors import ExitCode, LaunchError
+from safe_launch import recordtype
 
 MAX_SIZE = 4 * 2 ** 20
 DEFAULT_ALLOWED_DIRS = ("/etc/safe_launch",)
@@ -79,8 +80,7 @@ FILE_OPTIONS = (
 _SESSION_FILES = (("keyfile", "tls-key"), ("certfile", "tls-cert"), ("cafile", "tls-ca"))
 
 
-@dataclasses.dataclass(frozen=True)
-class FileRecord:
+class FileRecord(recordtype.Frozen):
     """One checked file, with what was found and every problem.
 
     ``sha256`` is the digest of its bytes (of its sorted listing for a

@@ -14,17 +14,17 @@ outside (SIGKILL by an operator or the OOM killer, SIGTERM) are never
 failures: the backend restarts those workers.
 """
 
-import dataclasses
 import os
 import signal
+
+from safe_launch import recordtype
 
 # Signals a process dies of by its own fault (they dump core by default).
 _OWN_FAULT = frozenset((signal.SIGSEGV, signal.SIGABRT, signal.SIGBUS, signal.SIGILL,
                         signal.SIGFPE, signal.SIGSYS, signal.SIGTRAP, signal.SIGQUIT))
 
 
-@dataclasses.dataclass(frozen=True)
-class CrashLoopPolicy:
+class CrashLoopPolicy(recordtype.Frozen):
     max_failures: int     # failures in a row that make a loop
     window: float         # a death this soon after becoming ready is a failure too
 

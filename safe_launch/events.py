@@ -13,6 +13,8 @@ import sys
 import threading
 import uuid
 
+from safe_launch import recordtype
+
 # The vocabulary of events, in launch order.
 LAUNCH_STARTED = "launch.started"
 ARGV_CHECKED = "argv.checked"
@@ -72,8 +74,7 @@ def utc_now():
     return now.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-@dataclasses.dataclass(frozen=True)
-class Event:
+class Event(recordtype.Frozen):
     launch_id: str
     seq: int
     ts: str

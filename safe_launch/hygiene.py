@@ -28,7 +28,6 @@ Forked workers inherit all of it.  The kernel calls live in
 :mod:`safe_launch.procctl`; this module decides.
 """
 
-import dataclasses
 import os
 import stat as stat_module
 import time
@@ -36,6 +35,7 @@ import time
 from safe_launch import configfiles
 from safe_launch.errors import LaunchError
 from safe_launch import importpaths
+from safe_launch import recordtype
 
 NAMES = ("allow_root", "service_user", "allow_core_dumps", "no_new_privileges", "umask",
          "close_inherited_fds", "allowed_environment", "import_path_check")
@@ -54,8 +54,7 @@ CODE_VARIABLES = ("PYTHONPATH", "PYTHONHOME", "PYTHONSTARTUP", "PYTHONINSPECT",
 LOADER_VARIABLES = ("LD_PRELOAD", "LD_LIBRARY_PATH", "LD_AUDIT")
 
 
-@dataclasses.dataclass(frozen=True)
-class Settings:
+class Settings(recordtype.Frozen):
     allow_root: bool = False
     service_user: str = None
     allow_core_dumps: bool = False
@@ -75,8 +74,7 @@ def settings(files, environ):
     return Settings(**values)
 
 
-@dataclasses.dataclass(frozen=True)
-class Hygiene:
+class Hygiene(recordtype.Frozen):
     """What the process is after the hygiene step, as the kernel reports it."""
 
     identity: str           # "refused", "root allowed", "switched", "not root"

@@ -9,17 +9,17 @@ when its group or others may write it, or when a non-root service account
 owns it (an owner can always chmod).  Each path is stat'ed once.
 """
 
-import dataclasses
 import os
 import stat as stat_module
 import time
 import types
 
+from safe_launch import recordtype
+
 OPTION = "[safe_launch] import_path_check"
 
 
-@dataclasses.dataclass(frozen=True)
-class ImportsChecked:
+class ImportsChecked(recordtype.Frozen):
     """The loaded modules' files, as the create phase found them."""
 
     modules: int

@@ -12,10 +12,11 @@ decides what binds.  Stdlib only: this is on the launch path.
 """
 
 import collections
-import dataclasses
 import fractions
 import os
 import re
+
+from safe_launch import recordtype
 
 # v1 "no limit" is PAGE_COUNTER_MAX * PAGE_SIZE: ...771712 (4K pages),
 # ...759424 (16K), ...710272 (64K).  Anything at or above the smallest is unlimited.
@@ -30,8 +31,7 @@ _CAP_SYS_ADMIN, _CAP_SYS_RESOURCE = 21, 24
 CONTROLLERS = ("cpu", "memory", "pids")
 
 
-@dataclasses.dataclass(frozen=True)
-class Mount:
+class Mount(recordtype.Frozen):
     """One mountinfo line: ``root`` is the part of the filesystem shown at ``point``."""
 
     root: str
@@ -40,8 +40,7 @@ class Mount:
     superopts: frozenset
 
 
-@dataclasses.dataclass(frozen=True)
-class Cgroup:
+class Cgroup(recordtype.Frozen):
     """Where one controller's cgroup is (paths as seen inside ``root``).
 
     ``how`` is ``mountinfo`` (path translated through a mount), ``pid-scan``
@@ -61,8 +60,7 @@ class Cgroup:
         return [os.path.join(self.mount, *parts[:i]) for i in range(len(parts), -1, -1)]
 
 
-@dataclasses.dataclass(frozen=True)
-class Figures:
+class Figures(recordtype.Frozen):
     """What :func:`read` found, uncombined (see resources.combine).
 
     ``cpu_quota``: (Fraction, source) of the tightest quota on the cpu

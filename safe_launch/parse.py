@@ -7,16 +7,15 @@ oslo.config parse the accepted bytes, never the paths.
 """
 
 import contextlib
-import dataclasses
 import importlib
 import io
 
 from safe_launch.errors import ExitCode, LaunchError
 from safe_launch import opts
+from safe_launch import recordtype
 
 
-@dataclasses.dataclass(frozen=True)
-class ParseDecision:
+class ParseDecision(recordtype.Frozen):
     config_files: tuple
     config_dirs: tuple
 

@@ -18,6 +18,7 @@ import site
 import sys
 
 from safe_launch.errors import ExitCode, LaunchError
+from safe_launch import recordtype
 
 ENV_THREADING = ("1", "true", "yes")
 ENV_EVENTLET = ("0", "false", "no")
@@ -28,8 +29,7 @@ TARGETS = ("os", "select", "socket", "thread", "time", "psycopg", "MySQLdb",
 PROBLEM_MODULES = ("urllib3", "oslo_context.context")
 
 
-@dataclasses.dataclass(frozen=True)
-class PatchingDecision:
+class PatchingDecision(recordtype.Frozen):
     backend: str                 # "threading" or "eventlet"
     source: str                  # where the decision came from
     allowlist: tuple = ()        # eventlet targets to patch (empty: threading)

@@ -17,10 +17,10 @@ import os
 
 from safe_launch.errors import LaunchError, describe
 from safe_launch import parse
+from safe_launch import recordtype
 
 
-@dataclasses.dataclass(frozen=True)
-class ReloadDecision:
+class ReloadDecision(recordtype.Frozen):
     ok: bool
     problems: tuple = ()
     applied: tuple = ()       # "[group] option" changed and mutable: the reload applies them

@@ -7,14 +7,13 @@ cgroup reading apart from the quota rule.  Stdlib only: this is on the
 launch path.
 """
 
-import dataclasses
 import fractions
 
 from safe_launch import kernelread
+from safe_launch import recordtype
 
 
-@dataclasses.dataclass(frozen=True)
-class Resources:
+class Resources(recordtype.Frozen):
     """What the process may use; ``None`` means no limit was found.
 
     ``cpu_limit`` = min(``cpus_allowed``, ``cpu_quota``); ``memory_limit`` is

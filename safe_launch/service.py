@@ -6,20 +6,19 @@ its readiness.  Import this module only after the patching phase: it loads
 oslo.service's backend.
 """
 
-import dataclasses
 
 from oslo_log import log as logging
 from oslo_service import service as oslo_service
 
 from safe_launch.errors import describe
 from safe_launch import native
+from safe_launch import recordtype
 from safe_launch import supervise
 
 LOG = logging.getLogger(__name__)
 
 
-@dataclasses.dataclass(frozen=True)
-class CreateDecision:
+class CreateDecision(recordtype.Frozen):
     binary: str
     topic: str
     host: str

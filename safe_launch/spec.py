@@ -9,13 +9,12 @@ options it knows, where its files may live, where its audit trail goes and
 how CADF names it.  Importing this module imports no service.
 """
 
-import dataclasses
 
+from safe_launch import recordtype
 from safe_launch import requirements
 
 
-@dataclasses.dataclass(frozen=True)
-class ServiceSpec:
+class ServiceSpec(recordtype.Frozen):
     """Describes one oslo.service-based service.
 
     ``adapter``: the module (dotted name) holding the project's hooks.

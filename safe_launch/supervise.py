@@ -17,6 +17,7 @@ from safe_launch import crashloop
 from safe_launch.errors import describe
 from safe_launch import events
 from safe_launch import native
+from safe_launch import recordtype
 
 PIPE_BUF = 4096
 
@@ -126,8 +127,7 @@ def report_waiting(reports, thread_id, done, interval=1.0):
                                       daemon=True).start()
 
 
-@dataclasses.dataclass
-class ServeOutcome:
+class ServeOutcome(recordtype.Mutable):
     """What the wait phase observed (filled in by the monitor thread)."""
 
     ready_at: float = None        # when the first worker became ready

@@ -14,13 +14,13 @@ import dataclasses
 
 from safe_launch import configfiles
 from safe_launch import opts
+from safe_launch import recordtype
 
 _NAMES = ("audit_log", "audit_key_file", "audit_required", "audit_journal", "service_user")
 _OPTS = {opt.dest: opt for opt in opts.ALL_OPTS}
 
 
-@dataclasses.dataclass(frozen=True)
-class TrailSettings:
+class TrailSettings(recordtype.Frozen):
     log: str
     key_file: str
     required: bool

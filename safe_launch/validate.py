@@ -17,7 +17,6 @@ take about a second.  Messages never carry values of secret options;
 ``env_sources`` records variable names only.
 """
 
-import dataclasses
 import difflib
 import functools
 import importlib.metadata
@@ -33,13 +32,13 @@ from safe_launch import configfiles
 from safe_launch.configfiles import env_name
 from safe_launch.errors import NOT_SHOWN
 from safe_launch import masking
+from safe_launch import recordtype
 
 DATA = os.path.join(os.path.dirname(__file__), "data")
 POLICIES = ("error", "warn", "ignore")
 
 
-@dataclasses.dataclass(frozen=True)
-class Problem:
+class Problem(recordtype.Frozen):
     """One finding about one option, key or section.
 
     ``option`` is None for a whole section; ``source`` says where the value
@@ -53,8 +52,7 @@ class Problem:
     source: str = None
 
 
-@dataclasses.dataclass(frozen=True)
-class ValidationReport:
+class ValidationReport(recordtype.Frozen):
     errors: tuple = ()
     warnings: tuple = ()
     env_sources: tuple = ()     # (group, option, environment variable name)
@@ -283,8 +281,7 @@ def _known_keys(service):
     return frozenset(keys[0]), frozenset(keys[1])
 
 
-@dataclasses.dataclass(frozen=True)
-class Validation:
+class Validation(recordtype.Frozen):
     """The validate phase's decision: what was wrong, what was checked."""
 
     error_count: int
@@ -380,8 +377,7 @@ def _known_opts_json(name):
         return json.load(f)
 
 
-@dataclasses.dataclass
-class _Known:
+class _Known(recordtype.Mutable):
     opts: dict           # normalized group -> set of option names
     deprecated: dict     # normalized group -> {deprecated name: "group.option"}
 

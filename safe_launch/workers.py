@@ -22,6 +22,8 @@ import dataclasses
 import fractions
 import math
 
+from safe_launch import recordtype
+
 POLICIES = ("clamp", "refuse", "off")
 ROUNDINGS = ("ceil", "floor", "nearest")
 # The probe runs before the service is created: a nova 34 scheduler master
@@ -40,8 +42,7 @@ WORKER_MEMORY_MB = 80
 _ORDER = ("cpu", "memory", "pids", "max_workers")
 
 
-@dataclasses.dataclass(frozen=True)
-class WorkerDecision:
+class WorkerDecision(recordtype.Frozen):
     """The worker count decided, and why.
 
     ``requested`` is the configured count (None or 0: auto); ``bound`` the
@@ -96,8 +97,7 @@ def allows(name, workers):
                                        "" if workers == 1 else "s")
 
 
-@dataclasses.dataclass(frozen=True)
-class OneProcess:
+class OneProcess(recordtype.Frozen):
     """The workers decision of a service without a worker count option
     (``ServiceSpec.workers_opt`` None): it serves in the launcher's own
     process, as its stock script does; nothing to bound."""

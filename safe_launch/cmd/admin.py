@@ -124,4 +124,4 @@ def main(argv=None):
     except SystemExit as exc:           # --help/--version 0, a usage error 64 (options.Parser)
         code = exc.code
     options.flush()
-    finish(code)
+    finish(code, teardown=False)
