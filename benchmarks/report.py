@@ -550,45 +550,65 @@ def report(ctx):
     return "\n".join(out) + "\n", misses
 
 
+def segment_deltas(results):
+    """Per pair, safe - stock (ms) of the three parts :func:`segments` reports
+    apart: exec to the executor reset, the reset and fork, after the fork."""
+    def parts(r):
+        if None in (r.t_reset, r.t_fork, r.t_row):
+            return None
+        return (r.t_reset, r.t_fork - r.t_reset, r.t_row - r.t_fork)
+    out = ([], [], [])
+    for _, d in by_pair(results):
+        a, b = parts(d[STOCK]), parts(d[SAFE])
+        if a and b:
+            for i in range(3):
+                out[i].append(1000 * (b[i] - a[i]))
+    return out
+
+
 def before_after(before, st, fake, rss_master):
     """Lines of the section that sets this run's figures beside those of the commit
-    just before the structure work (benchmarks/results/before-structure.json)."""
+    just before the structure work (benchmarks/results/before-structure.json).
+
+    A figure is unchanged when it moved by less than half the interquartile
+    range of this run's own per-pair values (per interpreter, for the
+    hardening total): what the same launch varies by from pair to pair.
+    """
     if not before:
         return []
-    seg = segments(fake)
-    now = {"time_to_ready_ratio": med(judged(fake, "t_row")[0]),
-           "master_before_reset_ms": seg[0][3] if seg else None,
-           "reset_and_fork_ms": seg[1][3] if seg else None,
-           "after_fork_ms": seg[2][3] + seg[3][3] if seg else None,
-           "rss_master_mib": med(rss_master) / 1024 if rss_master else None,
-           "hardening_ms": st["total"]}
+    reset, fork, after = segment_deltas(fake)
     rows = [("time to ready (services row, fake:/, idle), median per-pair safe/stock",
-             "time_to_ready_ratio", "%.3f"),
+             "time_to_ready_ratio", "%.3f", judged(fake, "t_row")[0]),
             ("master from exec to nova's executor reset, median per-pair safe - stock (ms)",
-             "master_before_reset_ms", "%+.0f"),
+             "master_before_reset_ms", "%+.0f", reset),
             ("the executor reset and fork, median per-pair safe - stock (ms)",
-             "reset_and_fork_ms", "%+.0f"),
+             "reset_and_fork_ms", "%+.0f", fork),
             ("after the fork to the services row, median per-pair safe - stock (ms)",
-             "after_fork_ms", "%+.0f"),
-            ("master RSS, median per-pair safe - stock (MiB)", "rss_master_mib", "%+.2f"),
+             "after_fork_ms", "%+.0f", after),
+            ("master RSS, median per-pair safe - stock (MiB)", "rss_master_mib", "%+.2f",
+             [v / 1024 for v in rss_master]),
             ("the whole in-process hardening, first call (ms; each benchmark's own harness, "
-             "see below)", "hardening_ms", "%.1f")]
+             "see below)", "hardening_ms", "%.1f", st["totals"])]
     out = ["## Before and after the structure work (issue 17)\n",
            "The same figures from the commit just before the structure work, %s, measured "
            "with that commit's own benchmark on this machine (%s, `%s`; "
            "`benchmarks/results/before-structure.json`). The launch pairs, the log-line "
            "segments and the memory samples are measured the same way in both benchmarks; "
-           "lower is better in every row.\n"
-           % (before["commit"], before["date"], before["command"]),
-           "| figure | before (%s) | now | |\n|---|---|---|---|" % before["commit"]]
-    for label, key, form in rows:
-        was, now_value = before.get(key), now[key]
-        if was is None or now_value is None:
+           "lower is better in every row. A figure that moved by less than half the "
+           "interquartile range of this run's own per-pair values (per interpreter for the "
+           "hardening) is *unchanged*: the same launch varies that much from pair to "
+           "pair.\n" % (before["commit"], before["date"], before["command"]),
+           "| figure | before (%s) | now | now, IQR | |\n|---|---|---|---|---|"
+           % before["commit"]]
+    for label, key, form, values in rows:
+        was, now = before.get(key), med(values)
+        if was is None or now is None:
             continue
-        shown = (form % was, form % now_value)
-        change = ("unchanged" if shown[0] == shown[1] else
-                  "better" if now_value < was else "**worse**")
-        out.append("| %s | %s | %s | %s |" % ((label,) + shown + (change,)))
+        low, high = quartiles(values)
+        change = ("unchanged" if abs(now - was) < (high - low) / 2 else
+                  "better" if now < was else "**worse**")
+        out.append("| %s | %s | %s | %s to %s | %s |" % (
+            label, form % was, form % now, form % low, form % high, change))
     out.append("\nThe hardening row is each benchmark's own: before, %s; now, the per-step "
                "table above (safe_launch's import included). Between the two commits came "
                "the structure work and the launch-cost work of issue 18 (validate reads only "

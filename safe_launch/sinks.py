@@ -3,7 +3,8 @@
 The trail opens in the guard phase, from the raw ``[safe_launch]`` values
 (so a refused launch is on the record too), moves where the parsed
 configuration puts it after the validate phase, and is opened late, at the
-default location, for a launch that fails or stops before it has one.
+default location, for a launch that fails or stops before it has one (its
+own location refused, say).
 The notifications (CADF over the service's own transport) open after the
 patching phase, off the launch path.  A preflight ``check`` opens none of
 them.
@@ -101,6 +102,12 @@ class Sinks:
                 pass
         settings = settings or trail.settings(files, os.environ, self.spec)
         if settings.deferred:
+            settings = trail.at_default(settings, self.spec)
+        if settings == self.trail_settings:
+            # Tried and refused (a symlink, a directory others can write...).
+            # That refusal is what an auditor looks for: it goes to the default
+            # location, judged by the same rules, its records naming the
+            # refused one.
             settings = trail.at_default(settings, self.spec)
         if settings != self.trail_settings:     # not tried yet
             self.open_trail(files, required=False, settings=settings)

@@ -113,3 +113,39 @@ def test_a_trail_in_a_directory_others_can_write_is_refused(make_env, tmp_path):
                            env=dict(os.environ, OS_SAFE_LAUNCH__AUDIT_LOG=trail))
     assert code == 64, lines
     assert audit.verify(trail).ok
+
+
+@pytest.mark.parametrize("how", ["writable by others", "symbolic link"])
+def test_a_refused_location_leaves_its_refusal_at_the_default_one(make_env, tmp_path, how):
+    """The refusal of a trail's own location is on the record too: at the spec's
+    default location (the one a launch with no [safe_launch] audit_log writes),
+    judged by the same rules, with the refused location named."""
+    from safe_launch import spec as specs
+    default = specs.NOVA_SCHEDULER.audit_log
+    env = make_env()
+    if how == "writable by others":
+        shared = tmp_path / "shared"
+        shared.mkdir()
+        os.chmod(shared, 0o777)
+        refused = str(shared / "audit.jsonl")
+    else:
+        refused = str(tmp_path / "link.jsonl")
+        os.symlink(str(tmp_path / "elsewhere.jsonl"), refused)
+    try:
+        before = os.path.getsize(default)
+    except FileNotFoundError:
+        before = 0
+    code, lines = run_safe(["--config-file", env.conf],
+                           env=dict(os.environ, OS_SAFE_LAUNCH__AUDIT_LOG=refused))
+    assert code == 73, lines
+    assert any(refused in x and how in x for x in lines), lines
+    if not os.access(os.path.dirname(default), os.W_OK):
+        pytest.skip("the default trail location %s is not writable here" % default)
+    with open(default, "rb") as f:
+        f.seek(before)
+        mine = [json.loads(line) for line in f.read().splitlines()]
+    events = [r["event"] for r in mine]
+    assert events[0] == "launch.started" and events[-1] == "launch.failed", events
+    assert refused in mine[-1]["data"]["error"] and mine[-1]["data"]["exit_code"] == 73
+    assert not os.path.exists(str(tmp_path / "elsewhere.jsonl"))
+    assert not os.path.exists(str(tmp_path / "shared" / "audit.jsonl"))

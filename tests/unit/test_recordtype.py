@@ -87,3 +87,12 @@ def test_only_fields_and_initvars():
     with pytest.raises(TypeError):
         type("Bad", (recordtype.Frozen,), {"__annotations__": {"x": typing.ClassVar[int]},
                                            "x": 1})
+
+
+def test_copies_and_pickles_as_a_dataclass():
+    import copy
+    import pickle
+    from safe_launch import configfiles
+    r = configfiles.FileRecord("/a", "/a", "file", problems=("x",), content=b"bytes")
+    for other in (copy.copy(r), copy.deepcopy(r), pickle.loads(pickle.dumps(r))):
+        assert other == r and repr(other) == repr(r)
