@@ -551,17 +551,16 @@ def report(ctx):
 
 
 def segment_deltas(results):
-    """Per pair, safe - stock (ms) of the three parts :func:`segments` reports
-    apart: exec to the executor reset, the reset and fork, after the fork."""
+    """Per pair, safe - stock (ms) of each segment :func:`segments` reports."""
     def parts(r):
-        if None in (r.t_reset, r.t_fork, r.t_row):
+        if None in (r.t_reset, r.t_fork, r.t_worker, r.t_row):
             return None
-        return (r.t_reset, r.t_fork - r.t_reset, r.t_row - r.t_fork)
-    out = ([], [], [])
+        return (r.t_reset, r.t_fork - r.t_reset, r.t_worker - r.t_fork, r.t_row - r.t_worker)
+    out = ([], [], [], [])
     for _, d in by_pair(results):
         a, b = parts(d[STOCK]), parts(d[SAFE])
         if a and b:
-            for i in range(3):
+            for i in range(4):
                 out[i].append(1000 * (b[i] - a[i]))
     return out
 
@@ -576,15 +575,17 @@ def before_after(before, st, fake, rss_master):
     """
     if not before:
         return []
-    reset, fork, after = segment_deltas(fake)
+    reset, fork, start, row = segment_deltas(fake)
     rows = [("time to ready (services row, fake:/, idle), median per-pair safe/stock",
              "time_to_ready_ratio", "%.3f", judged(fake, "t_row")[0]),
             ("master from exec to nova's executor reset, median per-pair safe - stock (ms)",
              "master_before_reset_ms", "%+.0f", reset),
             ("the executor reset and fork, median per-pair safe - stock (ms)",
              "reset_and_fork_ms", "%+.0f", fork),
-            ("after the fork to the services row, median per-pair safe - stock (ms)",
-             "after_fork_ms", "%+.0f", after),
+            ("the fork to a worker's \"Starting scheduler node\", median per-pair safe - "
+             "stock (ms)", "fork_to_worker_start_ms", "%+.0f", start),
+            ("that to the services row, median per-pair safe - stock (ms)",
+             "worker_start_to_row_ms", "%+.0f", row),
             ("master RSS, median per-pair safe - stock (MiB)", "rss_master_mib", "%+.2f",
              [v / 1024 for v in rss_master]),
             ("the whole in-process hardening, first call (ms; each benchmark's own harness, "

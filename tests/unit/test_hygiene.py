@@ -310,8 +310,9 @@ def test_close_fds_closes_exactly_the_runs_given():
             os.close(fd)
 
 
+@pytest.mark.parametrize("how", ["path", "symlink", "relative", "symlinked-exec"])
 @pytest.mark.parametrize("long_form", [False, True], ids=["shebang", "pip-sh-exec"])
-def test_the_trampoline_runs_the_anchors_interpreter_isolated(tmp_path, long_form):
+def test_the_trampoline_runs_the_anchors_interpreter_isolated(tmp_path, long_form, how):
     bindir = tmp_path / "bin dir"
     bindir.mkdir()
     for name in ("safe-launch-exec", "nova-scheduler-safe"):
@@ -325,8 +326,19 @@ def test_the_trampoline_runs_the_anchors_interpreter_isolated(tmp_path, long_for
     anchor = ("#!/bin/sh\n'''exec' \"%s\" \"$0\" \"$@\"\n' '''\n" % python if long_form
               else "#!%s\n" % python) + "import sys\n"
     (bindir / "safe-launch-python").write_text(anchor)
-    script = str(bindir / "nova-scheduler-safe")
-    subprocess.run([script, "--config-file", "a b"], check=True, timeout=30)
+    script, cwd = str(bindir / "nova-scheduler-safe"), None
+    if how == "symlink":            # /usr/local/bin/x -> the venv's: found through the link
+        (tmp_path / "elsewhere").mkdir()
+        os.symlink(script, str(tmp_path / "elsewhere" / "nova-scheduler-safe"))
+        script = str(tmp_path / "elsewhere" / "nova-scheduler-safe")
+    elif how == "relative":
+        script, cwd = "./nova-scheduler-safe", str(bindir)
+    elif how == "symlinked-exec":   # the runner itself a link: its anchor is beside its target
+        (tmp_path / "real").mkdir()
+        os.rename(str(bindir / "safe-launch-exec"), str(tmp_path / "real" / "safe-launch-exec"))
+        os.rename(str(bindir / "safe-launch-python"), str(tmp_path / "real" / "safe-launch-python"))
+        os.symlink(str(tmp_path / "real" / "safe-launch-exec"), str(bindir / "safe-launch-exec"))
+    subprocess.run([script, "--config-file", "a b"], check=True, timeout=30, cwd=cwd)
     argv = out.read_text().splitlines()
     assert argv[:3] == ["-I", "-u", "-c"]
     assert argv[-4:] == ["safe_launch.cmd.scheduler", script, "--config-file", "a b"]
