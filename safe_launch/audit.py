@@ -315,16 +315,26 @@ class AuditFile:
         self._fd = self._anchor_fd = None
 
 
-def _open_checked(path, what, service_uid, flags=_FLAGS):
-    """A descriptor of ``path`` created 0600 (parent 0750), refused if unsafe (73)."""
-    def refuse(why):
-        raise LaunchError(ExitCode.CANTCREAT, "%s %s %s" % (what, path, why))
+def _refuse_location(path, what, service_uid):
+    """LaunchError 73 when the trail may not be at ``path`` whatever is there: the
+    rule of the open and of ``check``'s preflight, before either looks at the entry."""
     from safe_launch import configfiles
+    if not os.path.isabs(path):
+        # Relative to the working directory (/ under systemd, anywhere from
+        # a shell): the same setting would put the trail somewhere else.
+        raise LaunchError(ExitCode.CANTCREAT, "%s %r is not an absolute path" % (what, path))
     # Whoever can replace the directory's entries can delete the trail and
     # its anchor together: the rule config files get.
     problems = configfiles.parent_problems(path, (os.geteuid(), service_uid or 0))
     if problems:
         raise LaunchError(ExitCode.CANTCREAT, "%s %s" % (what, problems[0]))
+
+
+def _open_checked(path, what, service_uid, flags=_FLAGS):
+    """A descriptor of ``path`` created 0600 (parent 0750), refused if unsafe (73)."""
+    def refuse(why):
+        raise LaunchError(ExitCode.CANTCREAT, "%s %s %s" % (what, path, why))
+    _refuse_location(path, what, service_uid)
     try:
         parent = os.path.dirname(os.path.abspath(path))
         if not os.path.isdir(parent):
@@ -365,12 +375,7 @@ def preflight(path, what, service_uid):
     """
     def refuse(why):
         raise LaunchError(ExitCode.CANTCREAT, "%s %s %s" % (what, path, why))
-    from safe_launch import configfiles
-    problems = configfiles.parent_problems(path, (os.geteuid(), service_uid or 0))
-    if problems:
-        raise LaunchError(ExitCode.CANTCREAT, "%s %s" % (what, problems[0]))
-    if not path:
-        refuse("cannot be opened: %s" % os.strerror(errno.ENOENT))
+    _refuse_location(path, what, service_uid)
     try:
         st = os.lstat(path)
     except FileNotFoundError:

@@ -244,8 +244,9 @@ patching_opts = [
 audit_opts = [
     cfg.StrOpt(
         "audit_log", default="/var/log/nova/safe-launch-audit.jsonl",
-        help="Hash-chained JSON-lines audit trail of every launch. The "
-             "default is the service's: /var/log/<project>/safe-launch-"
+        help="Hash-chained JSON-lines audit trail of every launch, an "
+             "absolute path (a relative one would follow the working "
+             "directory). The default is the service's: /var/log/<project>/safe-launch-"
              "audit.jsonl (/var/log/cinder/... for cinder-scheduler-safe). Its "
              "anchor, the same path plus '.anchor', names the last record so "
              "that removing records from the end is detected: rotate or "

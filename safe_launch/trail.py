@@ -11,8 +11,10 @@ moves the trail if they differ, so the parsed configuration always wins.
 """
 
 import dataclasses
+import os
 
 from safe_launch import configfiles
+from safe_launch.errors import ExitCode
 from safe_launch import opts
 from safe_launch import recordtype
 
@@ -91,10 +93,35 @@ def open_file(trail):
     from safe_launch import audit
     refusal = None
     try:
-        key = audit.load_key(trail.key_file) if trail.key_file else None
+        key = load_key(trail) if trail.key_file else None
     except audit.KeyRefused as exc:
         key, refusal = None, exc
     return audit.AuditFile(trail.log, key=key, service_uid=_service_uid(trail)).open(), refusal
+
+
+def load_key(trail):
+    """The key of ``trail.key_file``, as a launch (and its check) may use it:
+    :func:`audit.load_key`'s rules for the file, plus where it is.  Whoever can
+    replace the key can MAC records of their own, so it gets the trail's
+    rules: an absolute path, no directory on the way others can write, owned
+    by root, this process or the service account (KeyRefused, 78)."""
+    from safe_launch import audit
+    path, service_uid = trail.key_file, _service_uid(trail)
+
+    def refuse(why):
+        raise audit.KeyRefused(ExitCode.CONFIG, "audit key file %s %s" % (path, why))
+    if not os.path.isabs(path):
+        refuse("is not an absolute path")
+    problems = configfiles.parent_problems(path, (os.geteuid(), service_uid or 0))
+    if problems:        # "<path>: directory ... is writable by others ...", said without
+        refuse("is refused:" + problems[0].partition(":")[2])  # "key:" (masked as a secret)
+    try:
+        owner = os.lstat(path).st_uid
+    except OSError:
+        owner = None        # audit.load_key says why it cannot be read
+    if owner is not None and owner not in (0, os.geteuid(), service_uid):
+        refuse("is owned by uid %d" % owner)
+    return audit.load_key(path)
 
 
 def preflight(trail):
@@ -102,6 +129,6 @@ def preflight(trail):
     nothing: ``safe-launch check`` exits with the code the launch would give."""
     from safe_launch import audit
     if trail.key_file:
-        audit.load_key(trail.key_file)
+        load_key(trail)
     audit.preflight(trail.log, "audit log", _service_uid(trail))
     audit.preflight(audit.anchor_path(trail.log), "audit anchor", _service_uid(trail))

@@ -357,6 +357,19 @@ def _(ctx):
     return Input(base(ctx))
 
 
+@case("audit-log-relative", 73, r"audit log 'rel-audit\.jsonl' is not an absolute path",
+      trail=False)
+def _(ctx):
+    # Relative to whatever directory the launch starts in: refused, never
+    # created there (the launcher's cwd here is the test's).
+    ctx.set_audit_log("rel-audit.jsonl")
+
+    def after(ctx, result):
+        return ["relative audit trail created in %s" % os.getcwd()] \
+            if os.path.exists("rel-audit.jsonl") else []
+    return Input(base(ctx), after=after)
+
+
 @case("audit-key-too-short", 78, r"short\.key.*(fewer|short)", trail=False)
 def _(ctx):
     key = ctx.file("short.key", ctx.nonce[:8] + "\n", mode=0o600)
@@ -367,6 +380,34 @@ def _(ctx):
 def _(ctx):
     key = ctx.fifo("key.fifo")
     os.chmod(key, 0o600)
+    return Input(ctx.with_file("[safe_launch]\naudit_key_file = %s\n" % key))
+
+
+# Whoever can replace the key can MAC records of their own: the key gets the
+# trail's location rules (the trail opens unkeyed, the launch stops 78).
+@case("audit-key-relative", 78, r"audit key file rel\.key is not an absolute path",
+      trail=False)
+def _(ctx):
+    ctx.file("rel.key", ctx.nonce * 2 + "\n", mode=0o600)
+    return Input(ctx.with_file("[safe_launch]\naudit_key_file = rel.key\n"))
+
+
+@case("audit-key-world-writable-dir", 78, r"ww\.key is refused: directory .* writable",
+      trail=False)
+def _(ctx):
+    d = os.path.join(ctx.outside, "wwkey")
+    os.makedirs(d)
+    os.chmod(d, 0o777)
+    key = ctx.file("ww.key", ctx.nonce * 2 + "\n", mode=0o600, directory=d)
+    return Input(ctx.with_file("[safe_launch]\naudit_key_file = %s\n" % key))
+
+
+@case("audit-key-foreign-owner", 78, r"nobody\.key is owned by uid", trail=False)
+def _(ctx):
+    if os.geteuid() != 0:
+        pytest.skip("giving a file to another user needs root")
+    key = ctx.file("nobody.key", ctx.nonce * 2 + "\n", mode=0o600)
+    os.chown(key, 65534, 65534)
     return Input(ctx.with_file("[safe_launch]\naudit_key_file = %s\n" % key))
 
 
