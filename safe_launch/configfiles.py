@@ -733,15 +733,20 @@ def _log_config_problem(path, text):
     return None
 
 
-def log_output_problems(conf, binary):
-    """Why oslo.log could not open the log file ``conf`` names, or would block opening it.
+def log_output_problems(conf, binary, trusted=(0,)):
+    """Why oslo.log could not open the log file ``conf`` names, would block opening
+    it, or would write where someone else chose.
 
     ``[DEFAULT] log_file`` and ``log_dir`` as oslo.log joins them (``log_dir``
     alone: ``<binary>.log`` in it).  Judged on every path (launch, reload,
     ``check``): a missing or non-directory parent, a directory as the file
-    (the create step failed with 71, a configuration error), and a FIFO that
-    nobody reads (oslo.log's open() for writing blocked the launch forever).
-    A FIFO with a reader (/dev/stdout on a pipe) is fine.
+    (the create step failed with 71, a configuration error), a FIFO that
+    nobody reads (oslo.log's open() for writing blocked the launch forever),
+    and the outputs' rule of :func:`parent_problems` with ``trusted`` uids:
+    oslo.log follows symlinks, so whoever can put one in the log's place
+    (a directory others can write, another user's entry in /tmp) chooses
+    which file the service appends to.  A FIFO with a reader (/dev/stdout on
+    a pipe) is fine.
     """
     try:
         log_file, log_dir = conf.log_file, conf.log_dir
@@ -756,6 +761,9 @@ def log_output_problems(conf, binary):
     if not os.path.isdir(parent):
         return ["%s: %s: its directory %s %s" % (option, path, parent, "is not a directory"
                                                  if os.path.lexists(parent) else "does not exist")]
+    problems = list(parent_problems(path, trusted))
+    if problems:
+        return ["%s: %s" % (option, p) for p in problems]
     try:
         st = os.stat(path)
     except OSError:

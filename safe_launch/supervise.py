@@ -218,6 +218,8 @@ class Monitor:
         self._causes = {}
         self._buffer = b""
         self._poll.register(reports.read_fd, self._select.POLLIN)
+        self._reports_poll = self._select.poll()    # the reports alone, for _worker_exited
+        self._reports_poll.register(reports.read_fd, self._select.POLLIN)
 
     def start(self):
         native.module("threading").Thread(target=self.run, name="safe_launch-monitor",
@@ -319,18 +321,24 @@ class Monitor:
     def _read_reports(self):
         self._buffer += os.read(self.reports.read_fd, 65536)
         *lines, self._buffer = self._buffer.split(b"\n")
+        gone = []
         for line in lines:
             kind, _, rest = line.decode("utf-8", "replace").partition(" ")
             pid, _, detail = rest.partition(" ")
             if pid.isdigit():
-                self._handle(kind, int(pid), detail)
+                self._handle(kind, int(pid), detail, gone)
+        # A worker already reaped when its "starting" is read (it failed at
+        # once, and the backend waited for it): its death comes after the
+        # rest of what it said, its "failed <cause>" above all.
+        for pid in gone:
+            self._died(pid, None, None)
 
-    def _handle(self, kind, pid, detail):
+    def _handle(self, kind, pid, detail, gone):
         if kind == "starting":
             with self._lock:    # restarted in place (eventlet backend): a new start
                 self._planned.discard(pid)
                 self._ready.pop(pid, None)
-            self._watch(pid)
+            self._watch(pid, gone)
         elif kind == "ready":
             with self._lock:
                 self._waiting.pop(pid, None)
@@ -355,13 +363,13 @@ class Monitor:
                 self._waiting[pid] = detail
             self.on_change()
 
-    def _watch(self, pid):
+    def _watch(self, pid, gone):
         if pid in self._pidfds.values():
             return
         try:
             fd = os.pidfd_open(pid)
-        except ProcessLookupError:      # already gone: treat as exited now
-            self._died(pid, None, None)
+        except ProcessLookupError:      # already gone: exited, once its reports are read
+            gone.append(pid)
             return
         with self._lock:
             self._pidfds[fd] = pid
@@ -369,6 +377,14 @@ class Monitor:
         self.on_change()
 
     def _worker_exited(self, fd):
+        # A worker's last words ("failed <cause>") are in the pipe before its
+        # pidfd is readable, but one poll() can return both, in either order:
+        # read them first, or the cause would be lost ("exited with status
+        # None") from the death record and the crash loop's message.
+        for _ in range(64):         # bounded: 64 reads of 64 KiB
+            if not self._reports_poll.poll(0):
+                break
+            self._read_reports()
         with self._lock:
             pid = self._pidfds.pop(fd)
         self._poll.unregister(fd)

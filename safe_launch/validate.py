@@ -357,7 +357,8 @@ def check(conf, guard, spec, environ, checked=None, values=None):
     if checked is not None:
         errors += [(p, {}) for p in configfiles.verify_unchanged(checked)]
     errors += [(p, {"option": "log_file"})
-               for p in configfiles.log_output_problems(conf, spec.binary)]
+               for p in configfiles.log_output_problems(
+                   conf, spec.binary, configfiles.trusted_uids(policy.service_user))]
     errors += [("--%s: denied by [safe_launch] denied_cli_options" % key.replace(".", "-"),
                 {"option": key.rpartition(".")[2]})
                for key in guard.options if argv.is_denied(key, policy.denied_cli_options)]

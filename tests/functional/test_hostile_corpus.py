@@ -383,6 +383,30 @@ def _(ctx):
     return Input(ctx.with_file("[safe_launch]\naudit_key_file = %s\n" % key))
 
 
+# oslo.log follows symlinks: whoever can put one where the log goes chooses
+# the file a root service appends to.
+@case("log-dir-world-writable", 78, r"--log-dir: .*wwlog.* writable by others")
+def _(ctx):
+    d = os.path.join(ctx.outside, "wwlog")
+    os.makedirs(d)
+    os.chmod(d, 0o777)
+    return Input(ctx.with_file("[DEFAULT]\nlog_dir = %s\n" % d))
+
+
+@case("log-file-foreign-symlink-in-sticky-dir", 78, r"--log-file: .*not owned by root")
+def _(ctx):
+    if os.geteuid() != 0:
+        pytest.skip("giving a symlink to another user needs root")
+    d = os.path.join(ctx.outside, "sticky")
+    os.makedirs(d)
+    os.chmod(d, 0o1777)
+    victim = ctx.file("victim", b"", mode=0o600, directory=ctx.outside)
+    link = os.path.join(d, "nova-scheduler.log")
+    os.symlink(victim, link)
+    os.lchown(link, 65534, 65534)
+    return Input(ctx.with_file("[DEFAULT]\nlog_file = %s\n" % link), after=untouched(victim))
+
+
 # Whoever can replace the key can MAC records of their own: the key gets the
 # trail's location rules (the trail opens unkeyed, the launch stops 78).
 @case("audit-key-relative", 78, r"audit key file rel\.key is not an absolute path",

@@ -88,6 +88,23 @@ def until(predicate, timeout=10):
     return predicate()
 
 
+def test_a_worker_reaped_before_its_reports_are_read_keeps_its_cause():
+    """It failed at once and the backend reaped it before the monitor read its
+    "starting": the death is handled after its "failed" line, not before."""
+    reports = supervise.WorkerReports()
+    reap(worker(reports, ("starting", ""), ("failed", "DBConnectionError: refused")))
+    sink, loop, seen = Recorder(), threading.Event(), {}
+    mon = supervise.Monitor(reports, CrashLoopPolicy(1, 60), events.Emitter([sink]),
+                            on_ready=lambda pid, reloaded: None,
+                            on_crash_loop=lambda cause: (seen.setdefault("cause", cause),
+                                                         loop.set()))
+    mon.start()
+    assert loop.wait(10)
+    assert seen["cause"] == "DBConnectionError: refused"
+    died = [e for e in sink.events if e.event == events.WORKER_DIED]
+    assert [e.data["cause"] for e in died] == ["DBConnectionError: refused"]
+
+
 def test_a_worker_killed_before_ready_counts_without_a_message():
     reports, mon, sink, ready, loop, seen = monitor(max_failures=1)
     pid = worker(reports, ("starting", ""), signo=signal.SIGKILL)
