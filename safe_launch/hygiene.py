@@ -212,6 +212,15 @@ def unreadable(records, sys_path, kernel, user):
             problems.append(_problem(
                 "[safe_launch] service_user = %s cannot read %s (on sys.path): the service "
                 "could not import its code" % (user, path), "service_user", file=path))
+    # safe_launch's own package, wherever its finder maps it from (an
+    # editable install is not on sys.path): the launcher goes on importing
+    # its phases as the account.
+    own = os.path.dirname(os.path.abspath(__file__))
+    if not kernel.readable(own, True):
+        problems.append(_problem(
+            "[safe_launch] service_user = %s cannot read %s (safe_launch's own code): the "
+            "launcher could not go on as the account" % (user, own), "service_user",
+            file=own))
     return problems
 
 

@@ -13,7 +13,14 @@ them.
 import os
 import socket
 
+# Imported with the sinks, not when the trail opens: the trail opens after the
+# hygiene may have switched to the service account, which may not be able
+# to read safe_launch's own files (a root-only virtualenv), and a refused
+# launch must still be able to record its refusal.
+from safe_launch import audit
 from safe_launch.errors import ExitCode, LaunchError
+from safe_launch import journal
+from safe_launch import trail
 
 
 class Sinks:
@@ -38,9 +45,6 @@ class Sinks:
         preflight ``check`` writes no trail: it judges the location as the
         launch would open it.
         """
-        from safe_launch import audit
-        from safe_launch import journal
-        from safe_launch import trail
         settings = settings or trail.settings(files, os.environ, self.spec)
         key_refusal = None
         if settings.deferred and required:
@@ -91,7 +95,6 @@ class Sinks:
 
         ``conf``: the parsed configuration, once there is one.
         """
-        from safe_launch import trail
         if self.trail is not None or self.checking:
             return
         settings = None
@@ -118,7 +121,6 @@ class Sinks:
         The trail opened before the parse is kept when the new one cannot
         be opened, so no record is lost.
         """
-        from safe_launch import trail
         settings = trail.settings(files, os.environ, self.spec, conf)
         old = self.trail
         if old is not None and settings == self.trail_settings:

@@ -123,6 +123,16 @@ def test_a_file_the_service_user_cannot_read_is_named():
                                  "/etc/nova/nova.conf: make it readable by the account",)
 
 
+def test_safe_launchs_own_code_the_service_user_cannot_read_is_named():
+    """An editable install is not on sys.path: its package directory is checked too,
+    since the launcher goes on importing its phases as the account."""
+    own = os.path.dirname(os.path.abspath(hygiene.__file__))
+    decision, _ = run(FakeKernel(unreadable=[own]), service_user="nobody")
+    assert decision.problems == ("[safe_launch] service_user = nobody cannot read %s "
+                                 "(safe_launch's own code): the launcher could not go on "
+                                 "as the account" % own,)
+
+
 def test_service_user_root_still_needs_allow_root():
     decision, _ = run(service_user="root")
     assert decision.identity == "refused"
