@@ -315,19 +315,26 @@ class AuditFile:
         self._fd = self._anchor_fd = None
 
 
-def _refuse_location(path, what, service_uid):
-    """LaunchError 73 when the trail may not be at ``path`` whatever is there: the
-    rule of the open and of ``check``'s preflight, before either looks at the entry."""
+def location_problem(path, service_uid):
+    """Why the trail, its anchor or its key may not be at ``path`` whatever is
+    there (None if it may): the rule of the open, of ``check``'s preflight and
+    of the key, before any of them looks at the entry.  Relative to the working
+    directory (/ under systemd, anywhere from a shell), the same setting would
+    name another file; whoever can replace the directory's entries can delete
+    the trail and its anchor together, or swap the key (the rule config files
+    get)."""
     from safe_launch import configfiles
     if not os.path.isabs(path):
-        # Relative to the working directory (/ under systemd, anywhere from
-        # a shell): the same setting would put the trail somewhere else.
-        raise LaunchError(ExitCode.CANTCREAT, "%s %r is not an absolute path" % (what, path))
-    # Whoever can replace the directory's entries can delete the trail and
-    # its anchor together: the rule config files get.
+        return "is not an absolute path"
     problems = configfiles.parent_problems(path, (os.geteuid(), service_uid or 0))
-    if problems:
-        raise LaunchError(ExitCode.CANTCREAT, "%s %s" % (what, problems[0]))
+    # "<path>: directory ... is writable by others ...", said after the path
+    return "is refused:" + problems[0].partition(":")[2] if problems else None
+
+
+def _refuse_location(path, what, service_uid):
+    problem = location_problem(path, service_uid)
+    if problem:
+        raise LaunchError(ExitCode.CANTCREAT, "%s %s %s" % (what, path or "''", problem))
 
 
 def _open_checked(path, what, service_uid, flags=_FLAGS):

@@ -733,7 +733,7 @@ def _log_config_problem(path, text):
     return None
 
 
-def log_output_problems(conf, binary, trusted=(0,)):
+def log_output_problems(conf, binary, trusted):
     """Why oslo.log could not open the log file ``conf`` names, would block opening
     it, or would write where someone else chose.
 

@@ -110,11 +110,9 @@ def load_key(trail):
 
     def refuse(why):
         raise audit.KeyRefused(ExitCode.CONFIG, "audit key file %s %s" % (path, why))
-    if not os.path.isabs(path):
-        refuse("is not an absolute path")
-    problems = configfiles.parent_problems(path, (os.geteuid(), service_uid or 0))
-    if problems:        # "<path>: directory ... is writable by others ...", said without
-        refuse("is refused:" + problems[0].partition(":")[2])  # "key:" (masked as a secret)
+    problem = audit.location_problem(path, service_uid)
+    if problem:
+        refuse(problem)
     try:
         owner = os.lstat(path).st_uid
     except OSError:

@@ -357,7 +357,7 @@ def _(ctx):
     return Input(base(ctx))
 
 
-@case("audit-log-relative", 73, r"audit log 'rel-audit\.jsonl' is not an absolute path",
+@case("audit-log-relative", 73, r"audit log rel-audit\.jsonl is not an absolute path",
       trail=False)
 def _(ctx):
     # Relative to whatever directory the launch starts in: refused, never
